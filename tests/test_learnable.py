@@ -1,0 +1,184 @@
+"Properties of the learnable activations: values, gradients, numerical safety, compile/export, errors, swapping."
+import math
+import numpy as np, pytest, torch, sympy as sp
+from torch import nn
+from hypothesis import given, settings, strategies as st
+from activations_repro.learnable import (Exponential, Rational, exponential, rational, naive_exponential, swap_activations,
+                                         make_activation, activation_params, finite_sweep, RATIONAL_EPS, ACTIVATIONS)
+from activations_repro import derivation as D
+
+FNS = [exponential, rational]
+finite32 = st.floats(allow_nan=False, allow_infinity=False, width=32)
+a_range = st.floats(-50, 50, allow_nan=False)
+
+def scale(fn, a): return math.exp(a) if fn is exponential else abs(a) + RATIONAL_EPS
+
+@pytest.mark.parametrize('fn', FNS)
+@settings(max_examples=200, deadline=None)
+@given(x=st.lists(finite32, min_size=1, max_size=20), a=a_range)
+def test_finite_outputs_and_grads(fn, x, a):
+    x = torch.tensor(x, dtype=torch.float32, requires_grad=True); at = torch.tensor([a], requires_grad=True)
+    y = fn(x, at); y.backward(torch.ones_like(y))
+    assert torch.isfinite(y).all() and torch.isfinite(x.grad).all() and torch.isfinite(at.grad).all()
+
+@pytest.mark.parametrize('fn', FNS)
+@settings(max_examples=200, deadline=None)
+@given(x1=st.floats(-1e6, 1e6), x2=st.floats(-1e6, 1e6), a=st.floats(-10, 10))
+def test_monotonic(fn, x1, x2, a):
+    lo, hi = sorted([x1, x2]); at = torch.tensor([a], dtype=torch.float64)
+    assert fn(torch.tensor([lo], dtype=torch.float64), at) <= fn(torch.tensor([hi], dtype=torch.float64), at)
+
+@pytest.mark.parametrize('fn', FNS)
+@settings(max_examples=100, deadline=None)
+@given(a=st.floats(-5, 5), eps=st.floats(1e-12, 1e-6))
+def test_continuous_with_slope_one_at_zero(fn, a, eps):
+    at = torch.tensor([a], dtype=torch.float64); x = torch.tensor([-eps, 0., eps], dtype=torch.float64)
+    y = fn(x, at)
+    assert y[1] == 0 and abs(y[0] + eps) <= eps*(2*eps/scale(fn, a) + 1e-9) and y[2] == eps
+
+@settings(max_examples=100, deadline=None)
+@given(x=st.floats(-100, 100))
+def test_limits_relu_and_identity(x):
+    t = torch.tensor([x], dtype=torch.float64)
+    assert torch.allclose(exponential(t, torch.tensor([-45.])), torch.relu(t), atol=1e-15)
+    assert torch.allclose(exponential(t, torch.tensor([45.], dtype=torch.float64)), t, rtol=1e-15, atol=0)
+
+@pytest.mark.parametrize('fn', FNS)
+@settings(max_examples=50, deadline=None)
+@given(a=st.floats(-3, 3))
+def test_saturation(fn, a):
+    y = fn(torch.tensor([-1e300], dtype=torch.float64), torch.tensor([a], dtype=torch.float64))
+    assert math.isclose(y.item(), -scale(fn, a), rel_tol=1e-9)
+
+@pytest.mark.parametrize('fn,f,dv,da', [(exponential, D.f_exponential_neg, D.dfE_dv, D.dfE_da),
+                                          (rational, D.f_rational_neg, D.dfR_dv, D.dfR_da)])
+def test_matches_sympy(fn, f, dv, da):
+    lam = [sp.lambdify((D.v, D.a), e, 'numpy') for e in (f, dv, da)]
+    x = torch.linspace(-50, -1e-3, 200, dtype=torch.float64, requires_grad=True)
+    for av in ((-2., 0.1, 1.5) if fn is exponential else (0.1, 1.5, 3.)):   # rational: a > 0 (a <= 0 is test_rational_pole_is_handled)
+        a = torch.tensor([av], dtype=torch.float64, requires_grad=True); y = fn(x, a)
+        gx, ga = torch.autograd.grad(y.sum(), (x, a))
+        ae = av if fn is exponential else av + RATIONAL_EPS; xn = x.detach().numpy()
+        np.testing.assert_allclose(y.detach().numpy(), lam[0](xn, ae), rtol=1e-12)
+        np.testing.assert_allclose(gx.numpy(), lam[1](xn, ae), rtol=1e-10)
+        np.testing.assert_allclose(ga.item(), lam[2](xn, ae).sum(), rtol=1e-10)
+
+@pytest.mark.parametrize('fn', FNS)
+@pytest.mark.parametrize('shape', [(7,), (3, 4), (2, 4, 5), (2, 4, 3, 3), (1, 4, 2, 2, 2)])
+def test_gradcheck_any_rank(fn, shape):
+    torch.manual_seed(0)
+    x = (torch.randn(shape, dtype=torch.float64)*5).requires_grad_()
+    n = shape[1] if len(shape) > 1 else 1
+    a = (torch.randn(n, dtype=torch.float64)).requires_grad_()
+    assert torch.autograd.gradcheck(fn, (x, a)); assert torch.autograd.gradgradcheck is not None
+
+@pytest.mark.parametrize('fn', FNS)
+def test_gradcheck_wide_points(fn):
+    "gradcheck where central differences (step 1e-6) are trustworthy: |x| >> step, curvature scale c >> step."
+    x = torch.tensor([-1e4, -30., -1e-3, 1e-3, 1e4], dtype=torch.float64, requires_grad=True)
+    for av in (-3., 0., 3., 8.):
+        assert torch.autograd.gradcheck(fn, (x, torch.tensor([av], dtype=torch.float64, requires_grad=True)))
+
+@pytest.mark.parametrize('fn,f', [(exponential, D.f_exponential_neg), (rational, D.f_rational_neg)])
+def test_gradients_exact_at_extreme_points(fn, f):
+    "Where finite differences fail (|x| = 1e8, x within 1e-8 of the kink, c = e^±20), compare with sympy at 50 digits."
+    dv, da = sp.diff(f, D.v), sp.diff(f, D.a)
+    for av in (-20., -1e-3, 1e-3, 20.):
+        if fn is rational and av < 0: continue                        # the pole side is test_rational_pole_is_handled
+        ae = av if fn is exponential else av + RATIONAL_EPS
+        for xv in (-1e8, -1e3, -1e-8):
+            x = torch.tensor([xv], dtype=torch.float64, requires_grad=True); a = torch.tensor([av], dtype=torch.float64, requires_grad=True)
+            gx, ga = torch.autograd.grad(fn(x, a).sum(), (x, a))
+            sub = {D.v: sp.Float(xv, 50), D.a: sp.Float(ae, 50)}
+            assert math.isclose(gx.item(), float(dv.evalf(50, subs=sub)), rel_tol=1e-12, abs_tol=1e-300)
+            # d f/d a = -c (1-w)^2: where w ~ 1 (|x| << c) 1-w carries ~1e-16/(1-w) relative error; that term is ~x^2/c, negligible in a layer's sum
+            assert math.isclose(ga.item(), float(da.evalf(50, subs=sub)), rel_tol=1e-6, abs_tol=1e-15*scale(fn, av))
+
+def test_grad_of_a_is_summed_per_channel():
+    x = torch.randn(5, 3, 4, 4, dtype=torch.float64); a = torch.tensor([0., .5, -1.], dtype=torch.float64, requires_grad=True)
+    exponential(x, a).sum().backward()
+    for ch in range(3):
+        ai = a[ch].detach().clone().reshape(1).requires_grad_()
+        exponential(x[:, ch], ai).sum().backward()
+        assert torch.allclose(a.grad[ch], ai.grad[0])
+
+@pytest.mark.parametrize('fn', FNS)
+@pytest.mark.parametrize('dtype,autocast', [(torch.float32, False), (torch.float64, False), (torch.bfloat16, False),
+                                            (torch.float16, True), (torch.bfloat16, True)])
+def test_finite_in_every_dtype(fn, dtype, autocast):
+    assert finite_sweep(fn, dtype, a_vals=(-50., -20., -1., 0., 1., 20., 50.), autocast=autocast)
+
+def test_low_precision_output_dtype_and_accuracy():
+    x = torch.linspace(-5, 5, 101); a = torch.tensor([0.3])
+    for dt in (torch.bfloat16, torch.float16):
+        y = exponential(x.to(dt), a); assert y.dtype == dt
+        assert torch.allclose(y.float(), exponential(x.to(dt).float(), a), atol=1e-2)
+
+def test_naive_form_nans_where_safe_form_does_not():
+    a = torch.zeros(1, requires_grad=True); naive_exponential(torch.tensor([1.]), a).sum().backward()
+    assert torch.isnan(a.grad).all()
+    a.grad = None; exponential(torch.tensor([1.]), a).sum().backward(); assert a.grad.item() == 0
+
+def test_nan_input_like_builtins():
+    x = torch.tensor([float('nan'), -1., 1.])
+    for m in (Exponential(), Rational()):
+        assert torch.equal(torch.isnan(m(x)), torch.isnan(torch.relu(x))) and torch.equal(torch.isnan(m(x)), torch.isnan(nn.functional.elu(x)))
+
+@pytest.mark.parametrize('a', [-5., -1., -1e-9, 0.])
+def test_rational_pole_is_handled(a):
+    x = torch.linspace(-10, 10, 2001, dtype=torch.float64); x = torch.cat([x, torch.tensor([a], dtype=torch.float64)]).requires_grad_()
+    at = torch.tensor([a], dtype=torch.float64, requires_grad=True); y = rational(x, at); y.sum().backward()
+    assert torch.isfinite(y).all() and torch.isfinite(x.grad).all() and torch.isfinite(at.grad).all()
+    assert torch.allclose(y, rational(x, -at))                      # the documented choice: c = |a| + eps
+
+def test_modules_api_and_paper_inits():
+    assert Exponential().a.item() == 0 and Rational().a.item() == 1 and make_activation('prelu').weight.item() == 0.25
+    m = Rational(8, init=0.3); assert m.a.shape == (8,) and 'num_parameters=8' in repr(m)
+    m2 = Rational(8); m2.load_state_dict(m.state_dict()); assert torch.equal(m2.a, m.a)
+    assert set(ACTIVATIONS) >= {'relu', 'elu', 'prelu', 'rational', 'exponential'}
+
+def test_channels_last_equals_contiguous():
+    m = Exponential(6, init=0.2); x = torch.randn(3, 6, 5, 5)
+    xc = x.to(memory_format=torch.channels_last).requires_grad_(); x = x.requires_grad_()
+    y1, y2 = m(x), m(xc); y1.sum().backward(); g1 = m.a.grad.clone(); m.a.grad = None; y2.sum().backward()
+    assert torch.allclose(y1, y2) and torch.allclose(g1, m.a.grad) and torch.allclose(x.grad, xc.grad)
+
+@pytest.mark.parametrize('cls', [Exponential, Rational])
+def test_compile_equals_eager(cls):
+    torch.manual_seed(0); m = cls(4, 0.4); x = torch.randn(3, 4, 6, 6)
+    xe, xc = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ye = m(xe); ye.sum().backward(); ge = m.a.grad.clone(); m.a.grad = None
+    yc = torch.compile(m)(xc); yc.sum().backward()
+    assert torch.allclose(ye, yc, atol=1e-6) and torch.allclose(ge, m.a.grad, atol=1e-4) and torch.allclose(xe.grad, xc.grad, atol=1e-6)
+
+@pytest.mark.parametrize('cls', [Exponential, Rational])
+def test_export(cls):
+    m = cls(3, 0.7); x = torch.randn(2, 3, 4, 4)
+    ep = torch.export.export(m, (x,)); assert torch.allclose(ep.module()(x), m(x))
+
+def test_bad_input_errors():
+    with pytest.raises(ValueError, match='has 4 parameters .* has 3 channels'): Exponential(4)(torch.randn(2, 3, 5))
+    with pytest.raises(ValueError, match='no channel dim'): Exponential(4)(torch.randn(5))
+    with pytest.raises(TypeError, match='floating-point tensor, got torch.int64'): Rational()(torch.arange(3))
+    with pytest.raises(TypeError, match='torch.Tensor'): exponential([1., 2.], torch.zeros(1))
+    with pytest.raises(ValueError, match='num_parameters must be >= 1'): Exponential(0)
+    with pytest.raises(ValueError, match='valid names'): make_activation('swish')
+
+def test_swap_resnet18_per_channel():
+    from torchvision.models import resnet18
+    net = resnet18(num_classes=10); n_relu_modules = sum(isinstance(m, nn.ReLU) for m in net.modules())
+    swap_activations(net, 'rational', per_channel=True)
+    acts = {n: m for n, m in net.named_modules() if isinstance(m, Rational)}
+    assert len(acts) == n_relu_modules == 9 and not any(isinstance(m, nn.ReLU) for m in net.modules())
+    bns = dict(net.named_modules())
+    for n, m in acts.items():                                   # sized from the BN before it
+        bn = bns[n.replace('relu', 'bn1')]; assert m.num_parameters == bn.num_features
+    out = net(torch.randn(2, 3, 32, 32)); out.sum().backward()
+    assert all(m.a.grad is not None for m in acts.values())
+
+def test_swap_shared_module_stays_shared_and_errors():
+    r = nn.ReLU(); net = nn.Sequential(nn.Linear(3, 3), r, nn.Linear(3, 3), r)
+    swap_activations(net, 'exponential'); assert net[1] is net[3] and isinstance(net[1], Exponential)
+    with pytest.raises(ValueError, match='no layer with channels precedes'):
+        swap_activations(nn.Sequential(nn.ReLU(), nn.Linear(2, 2)), per_channel=True)
+    assert activation_params(net) == {'1': [0.0]}

@@ -1,0 +1,48 @@
+"Training, result files, resuming, budgets, grids and the CLI, on a small fake CIFAR."
+import json, subprocess, sys
+from pathlib import Path
+import pytest, torch
+from activations_repro.train import train_run, make_learner, check_config, restore
+from activations_repro.experiments import run_grid, grid_configs, shard
+from activations_repro.results import read_results, run_name, runs_frame
+
+def test_result_file_schema(fake_cifar):
+    r = train_run(dict(act='prelu', epochs=2, bs=20), fake_cifar/'res', ckpt_dir=fake_cifar/'ck')
+    saved = json.loads((fake_cifar/'res'/f"{r['name']}.json").read_text())
+    for k in ('config', 'versions', 'device', 'data_variant', 'epochs', 'a', 'ms_per_step', 'final', 'seed' if False else 'name'):
+        assert k in saved
+    assert saved['config']['seed'] == 0 and saved['versions']['torch'] == torch.__version__
+    assert [len(v) for v in saved['a'][0].values()] == [1, 1, 1] and saved['a'][0]['act1'] == [0.25]
+
+def test_same_seed_same_numbers_on_cpu(fake_cifar):
+    a = train_run(dict(act='exponential', epochs=2, bs=20, seed=3), fake_cifar/'r1', ckpt_dir=fake_cifar/'c1')
+    b = train_run(dict(act='exponential', epochs=2, bs=20, seed=3), fake_cifar/'r2', ckpt_dir=fake_cifar/'c2')
+    c = train_run(dict(act='exponential', epochs=2, bs=20, seed=4), fake_cifar/'r3', ckpt_dir=fake_cifar/'c3')
+    key = lambda r: [(e['train_loss'], e['valid_loss']) for e in r['epochs']]
+    assert key(a) == key(b) and a['a'] == b['a'] and key(a) != key(c)
+
+def test_per_channel_paper_a_records_vectors(fake_cifar):
+    r = train_run(dict(model='paper_a', act='exponential', epochs=1, bs=20, epoch_size=40), fake_cifar/'res', ckpt_dir=fake_cifar/'ck')
+    assert len(r['a'][-1]['act5']) == 128 and len(r['a'][-1]['act_fc1']) == 256 and r['epochs'][0]['steps'] == 2
+
+def test_grid_shards_partition_the_grid():
+    cfgs = grid_configs('paper_b_cifar10', 'reduced')
+    parts = [shard(cfgs, f'{i}/3') for i in range(3)]
+    assert sorted(run_name(c) for p in parts for c in p) == sorted(run_name(c) for c in cfgs)
+
+def test_grid_two_workers(fake_cifar):
+    recs = run_grid('paper_b_cifar10', 'tiny', fake_cifar/'res', shard_spec='0/2', workers=2, ckpt_dir=fake_cifar/'ck', progress=False)
+    assert sorted(r['config']['act'] for r in recs) == ['exponential', 'prelu', 'relu']
+    assert len(runs_frame(read_results(fake_cifar/'res'))) == 3
+
+def test_bad_config_errors():
+    with pytest.raises(ValueError, match='valid names: relu, elu'): check_config(dict(act='tanhh'))
+    with pytest.raises(ValueError, match='valid names: cifar10, cifar100'): check_config(dict(dataset='mnist'))
+    with pytest.raises(ValueError, match='unknown config keys'): check_config(dict(epoch=3))
+
+def test_cli_run(fake_cifar):
+    exe = Path(sys.executable).parent/'ar-run'
+    r = subprocess.run([exe, '--act', 'rational', '--epochs', '1', '--limit', '60', '--out', str(fake_cifar/'cli'), '--quiet'],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert len(read_results(fake_cifar/'cli', act='rational')) == 1
