@@ -15,10 +15,10 @@ class NaiveExponential(Exponential):
 def bench(m, x, reps):
     "Median seconds of forward + backward of `m` on `x` (gradient of ones)."
     g = torch.ones_like(x); ts = []
-    for i in range(reps + 3):
+    for i in range(reps + 8):
         xi = x.detach().requires_grad_(); t0 = time.perf_counter()
         m(xi).backward(g); ts.append(time.perf_counter() - t0)
-    return statistics.median(ts[3:])
+    return statistics.median(ts[8:])           # 8 warm-up calls: compiled graphs settle after a few
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
