@@ -1,5 +1,5 @@
 "The offline site: every notebook has a page, with its figures embedded and its math as MathML; navigation links resolve."
-import json, re
+import json, re, shutil
 from pathlib import Path
 import pytest
 from activations_repro.site import build_site, cell_options, prepare_nb
@@ -8,7 +8,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope='module')
 def site(tmp_path_factory):
-    return build_site(ROOT, tmp_path_factory.mktemp('site')/'_docs')
+    "Build from a private copy of the project: parallel test workers must not share one `_proc/`."
+    proj = tmp_path_factory.mktemp('proj')
+    shutil.copytree(ROOT/'nbs', proj/'nbs'); shutil.copy(ROOT/'pyproject.toml', proj)
+    return build_site(proj, proj/'_docs')
 
 def _images(nb):
     return sum('image/png' in o.get('data', {}) for c in nb['cells'] if c['cell_type'] == 'code' for o in c.get('outputs', []))
@@ -19,7 +22,7 @@ def _has_math(nb):
 @pytest.mark.parametrize('nb_path', sorted((ROOT/'nbs').glob('[!_]*.ipynb')), ids=lambda p: p.stem)
 def test_every_notebook_has_a_page(site, nb_path):
     nb = json.loads(nb_path.read_text())
-    proc = json.loads((ROOT/'_proc'/nb_path.name).read_text())
+    proc = json.loads((site.parent/'_proc'/nb_path.name).read_text())
     meta, _ = prepare_nb(proc)
     page = site/(meta.get('output-file') or nb_path.stem + '.html')
     assert page.exists(), f'no page for {nb_path.name}'
