@@ -1,7 +1,8 @@
 """Forward+backward time of the learnable activations against ReLU, ELU and PReLU on the same tensors, eager and compiled.
 
 Prints the ratio of each to eager `nn.ReLU` (measured in the same run). Not a test: run it by hand,
-    python scripts/bench_activations.py [--sizes 100x32x32x32,100x64x32x32] [--reps 20] [--no-compile]
+    python scripts/bench_activations.py [--sizes 100x32x32x32,100x64x32x32] [--reps 20] [--threads 1] [--no-compile]
+Set MALLOC_MMAP_THRESHOLD_=1000000000 MALLOC_TRIM_THRESHOLD_=1000000000 (as the Makefile does) to measure without page-fault noise.
 """
 import argparse, statistics, time, warnings
 import torch
@@ -23,7 +24,9 @@ def bench(m, x, reps):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--sizes', default='100x32x32x32,100x64x32x32'); p.add_argument('--reps', type=int, default=20)
-    p.add_argument('--no-compile', action='store_true'); args = p.parse_args()
+    p.add_argument('--no-compile', action='store_true')
+    p.add_argument('--threads', type=int, default=None, help='torch threads (on a busy machine, 1 avoids OpenMP spin-waits)'); args = p.parse_args()
+    if args.threads: torch.set_num_threads(args.threads)
     warnings.filterwarnings('ignore')
     print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu')
     for size in args.sizes.split(','):
