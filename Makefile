@@ -26,6 +26,7 @@ test: install
 grids: install
 	$(BIN)/ar-grid --grid paper_b_cifar10 --budget reduced --workers $(WORKERS)
 	$(BIN)/ar-grid --grid paper_a_cifar10 --budget reduced --workers $(WORKERS)
+	for g in kaf_compare kaf_scale kaf_anchors kaf_lr kaftron; do $(BIN)/ar-grid --grid $$g --budget reduced || exit 1; done
 
 reproduce: grids
 	$(BIN)/ar-docs --execute
