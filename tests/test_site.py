@@ -33,6 +33,10 @@ def test_every_notebook_has_a_page(site, nb_path):
     for href in re.findall(r'<nav class="site">(.*?)</nav>', text)[0].split('href="')[1:]:
         assert (site/href.split('"')[0]).exists()
 
+def test_markdown_outputs_render_as_markdown(site):
+    "Computed sentences (display(Markdown(...))) appear as text, never as '<IPython.core.display.Markdown object>'."
+    for page in site.glob('*.html'): assert 'IPython.core.display.Markdown object' not in page.read_text(), page.name
+
 def test_math_is_mathml_not_tex(site):
     text = (site/'derivation.html').read_text()
     assert text.count('<math') > 20 and 'mathjax' not in text.lower() and 'katex' not in text.lower()
