@@ -7,6 +7,7 @@ Docs: https://activations-repro.github.io/activations_repro/experiments.html.md"
 # %% ../nbs/14_experiments.ipynb #fa40ab26
 from __future__ import annotations
 import os
+from itertools import product
 from pathlib import Path
 from fastcore.parallel import parallel
 from fastprogress.fastprogress import progress_bar
@@ -57,16 +58,14 @@ def _kaf_configs(grid, budget):
         for ds in dsets:
             base = dict(KAF_DATA[ds]); base['epochs'] = max(2, base['epochs']//cut)
             outs = g.get('outputs') or KAF_OUTPUTS['regression' if ds == 'housing' else 'classification']
-            for o in outs:
-                for lr in ends(g.get('lrs', (base['lr'],))):
-                    for m in ends(g.get('anchors', (base['anchors'],))):
-                        for r in g.get('refresh', ('step',)):
-                            for sy in g.get('standardize_y', (True,)):
-                                if o != 'kernel' and (m != base['anchors'] or r != 'step'): continue    # one baseline per setting
-                                c = dict(model='kaf', dataset=ds, output=o, seed=s, **{**base, 'lr': lr, 'anchors': m if o == 'kernel' else None})
-                                if o == 'kernel': c['refresh'] = r
-                                if ds == 'housing': c['standardize_y'] = sy
-                                out.append(check_config(c))
+            axes = product(outs, ends(g.get('lrs', (base['lr'],))), ends(g.get('anchors', (base['anchors'],))),
+                           g.get('refresh', ('step',)), g.get('standardize_y', (True,)))
+            for o, lr, m, r, sy in axes:
+                if o != 'kernel' and (m != base['anchors'] or r != 'step'): continue    # one baseline per setting
+                c = dict(model='kaf', dataset=ds, output=o, seed=s, **{**base, 'lr': lr, 'anchors': m if o == 'kernel' else None})
+                if o == 'kernel': c['refresh'] = r
+                if ds == 'housing': c['standardize_y'] = sy
+                out.append(check_config(c))
     return out
 
 def grid_configs(grid:str, budget:str='reduced') -> list:
