@@ -19,8 +19,8 @@ from fasttransform import Transform, Pipeline
 
 # %% auto #0
 __all__ = ['DATA_ENV', 'CACHE_ENV', 'SOURCES', 'TABULAR', 'AUGMENT', 'cache_dir', 'extract_archive', 'locate', 'load_images',
-           'make_fake_archive', 'load_tabular', 'IndexedDL', 'tabular_dls', 'ToFloat', 'TFDistort', 'CenterCrop',
-           'Standardize', 'TensorDL', 'cifar_dls']
+           'make_fake_archive', 'fake_cifar_env', 'restore_env', 'load_tabular', 'IndexedDL', 'tabular_dls', 'ToFloat',
+           'TFDistort', 'CenterCrop', 'Standardize', 'TensorDL', 'cifar_dls']
 
 # %% ../nbs/10_data.ipynb #d6a56088
 DATA_ENV, CACHE_ENV = 'ACTIVATIONS_REPRO_DATA', 'ACTIVATIONS_REPRO_CACHE'
@@ -124,6 +124,25 @@ def make_fake_archive(path:Path, folder='cifar100', n_classes=3, per_class=4, si
                     Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(d/f'{i:04d}.{ext}')
         with tarfile.open(path, 'w:gz') as tf: tf.add(Path(td)/folder, arcname=folder)
     return path
+
+# %% ../nbs/10_data.ipynb #67deb163
+_REAL_ENV = {}   # the data environment before the first fake one in this process
+
+def fake_cifar_env(folder, n_classes=10, per_class=20, name='cifar10') -> dict:
+    "Point the data loaders at a small fake CIFAR archive in `folder` (for tests and docs); returns the env to restore."
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    arc = folder/f'{_source(name)["folder"]}.tgz'
+    if not arc.exists(): make_fake_archive(arc, name, n_classes, per_class)
+    old = {k: os.environ.get(k) for k in (DATA_ENV, CACHE_ENV)}
+    if not _REAL_ENV: _REAL_ENV.update(old)
+    os.environ[DATA_ENV], os.environ[CACHE_ENV] = str(folder), str(folder/'cache')
+    return old
+
+def restore_env(old:dict|None=None):
+    "Undo `fake_cifar_env` (default: back to the environment before any fake one)."
+    for k, v in (dict(_REAL_ENV) if old is None else old).items():
+        if v is None: os.environ.pop(k, None)
+        else: os.environ[k] = v
 
 # %% ../nbs/10_data.ipynb #3f1969ae
 TABULAR = ('iris', 'wine', 'digits', 'mnist', 'housing')

@@ -157,7 +157,7 @@ def run_kaftron(out='results', seeds=(0, 1, 2, 3, 4), datasets=('synthetic', 'ho
 def report_settings(budget:str='reduced', results='../results', fake_cifar:bool=True) -> tuple:
     "(budget, results folder, train missing runs?) for a report chapter; the tiny budget in a temporary folder under nbdev-test."
     import tempfile
-    from activations_repro.train import fake_cifar_env, restore_env
+    from activations_repro.data import fake_cifar_env, restore_env
     if not os.environ.get('IN_TEST'): return budget, Path(results), os.environ.get('AR_TRAIN_MISSING', '1') == '1'
     tmp = Path(tempfile.mkdtemp())
     if fake_cifar: fake_cifar_env(tmp/'data')                     # CIFAR chapters: a small fake archive instead of the real data

@@ -28,7 +28,7 @@ from .results import run_name, write_json_atomic, versions, device_name, now, SC
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'TrackRun', 'WallClock', 'EpochCheckpoint', 'restore', 'check_config', 'adam', 'RefreshAnchors',
-           'make_learner', 'train_run', 'fake_cifar_env', 'restore_env']
+           'make_learner', 'train_run']
 
 # %% ../nbs/13_train.ipynb #d031670d
 class TrackRun(Callback):
@@ -210,24 +210,3 @@ def train_run(cfg:dict,            # configuration, see `DEFAULTS`
                link=link_curve(learn.model) if getattr(learn.model, 'output', None) == 'kernel' else None)
     write_json_atomic(rec, dest); ckpt.unlink(missing_ok=True)
     return rec
-
-# %% ../nbs/13_train.ipynb #cefd580e
-_REAL_ENV = {}   # the data environment before the first fake one in this process
-
-def fake_cifar_env(folder, n_classes=10, per_class=20, name='cifar10'):
-    "Point the data loaders at a small fake archive in `folder` (for tests and docs); returns the env to restore."
-    from activations_repro.data import make_fake_archive, DATA_ENV, CACHE_ENV
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    arc = {'cifar10': 'cifar10.tgz', 'cifar100': 'cifar100.tgz'}[name]
-    if not (folder/arc).exists(): make_fake_archive(folder/arc, name, n_classes, per_class)
-    old = {k: os.environ.get(k) for k in (DATA_ENV, CACHE_ENV)}
-    if not _REAL_ENV: _REAL_ENV.update(old)
-    os.environ[DATA_ENV], os.environ[CACHE_ENV] = str(folder), str(folder/'cache')
-    return old
-
-def restore_env(old:dict|None=None):
-    "Undo `fake_cifar_env` (default: back to the environment before any fake one; test runners reuse processes)."
-    old = dict(_REAL_ENV) if old is None else old
-    for k, v in old.items():
-        if v is None: os.environ.pop(k, None)
-        else: os.environ[k] = v
