@@ -38,7 +38,7 @@ class TrackRun(Callback):
         self.trace_every, self.track_grad, self.hist = trace_every, track_grad, dict(epochs=[], a=[], trace=[], steps=0, train_s=0.)
     def before_fit(self):
         if not self.hist['a']: self.hist['a'].append(activation_params(self.model))
-    def before_epoch(self): self.tot, self.correct, self.n, self.step_s, self.k, self.gsq = 0., 0, 0, 0., 0, 0.
+    def before_epoch(self): self.tot, self.correct, self.n, self.step_s, self.k, self.gnorm, self.classes = 0., 0, 0, 0., 0, 0., False
     def before_batch(self):
         if self.training: self.t0 = time.perf_counter()
     def after_batch(self):
@@ -47,21 +47,22 @@ class TrackRun(Callback):
         dt = time.perf_counter() - self.t0; bs = self.yb[0].shape[0]
         self.step_s += dt; self.k += 1; self.hist['steps'] += 1; self.hist['train_s'] += dt
         self.tot += self.loss.item()*bs; self.n += bs
-        if not self.yb[0].is_floating_point(): self.correct += (self.pred.argmax(-1) == self.yb[0]).sum().item()
+        self.classes = not self.yb[0].is_floating_point()                        # class labels, not regression targets
+        if self.classes: self.correct += (self.pred.argmax(-1) == self.yb[0]).sum().item()
         if self.hist['steps'] % self.trace_every == 0:
             self.hist['trace'].append(dict(step=self.hist['steps'], train_s=round(self.hist['train_s'], 3), loss=self.loss.item()))
     def after_backward(self):
         if self.training and self.track_grad:
-            self.gsq += sum(float(p.grad.square().sum()) for p in self.model.parameters() if p.grad is not None)**0.5
+            self.gnorm += sum(float(p.grad.square().sum()) for p in self.model.parameters() if p.grad is not None)**0.5
     def after_epoch(self):
         vals = self.recorder.values[-1] if self.recorder.values else []
         names = [('acc' if m.name == 'accuracy' else m.name) for m in self.learn.metrics]
         e = dict(epoch=len(self.hist['epochs']) + 1, train_loss=self.tot/max(self.n, 1),
-                 train_acc=self.correct/max(self.n, 1) if self.correct or 'acc' in names else None,
+                 train_acc=self.correct/max(self.n, 1) if self.classes else None,
                  valid_loss=float(vals[1]) if len(vals) > 1 else None, ms_per_step=1e3*self.step_s/max(self.k, 1), steps=self.k)
         e.update({f'valid_{n}': float(v) for n, v in zip(names, vals[2:])})
         if hasattr(self.model, 'kout'): e['h'] = self.model.kout.h.item()
-        if self.track_grad: e['grad_norm'] = self.gsq/max(self.k, 1)
+        if self.track_grad: e['grad_norm'] = self.gnorm/max(self.k, 1)
         self.hist['epochs'].append(e); self.hist['a'].append(activation_params(self.model))
 
 # %% ../nbs/13_train.ipynb #e8174d8b
