@@ -160,7 +160,8 @@ def report_settings(budget:str='reduced', results='../results', fake_cifar:bool=
     from activations_repro.data import fake_cifar_env, restore_env
     if not os.environ.get('IN_TEST'): return budget, Path(results), os.environ.get('AR_TRAIN_MISSING', '1') == '1'
     tmp = Path(tempfile.mkdtemp())
-    if fake_cifar: fake_cifar_env(tmp/'data')                     # CIFAR chapters: a small fake archive instead of the real data
+    if fake_cifar:                                                # CIFAR chapters: small fake archives instead of the real data
+        for name in ('cifar10', 'cifar100'): fake_cifar_env(tmp/'data', name=name)
     else: restore_env()                                           # the real data, even if an earlier notebook in this process faked it
     return 'tiny', tmp/'results', True
 
