@@ -85,14 +85,17 @@ def mean_a(vals) -> float:
     "Mean of a learned parameter vector (per layer: its one value)."
     return float(sum(vals)/len(vals))
 
-def finals(records:list, a_layers=()):
-    "One row per run: act, seed, final train/valid loss and accuracy, ms/step, and the final mean `a` of each of `a_layers`."
+def finals(records:list,           # result records
+           a_layers=(),             # layers whose final mean `a` becomes a column `a_<layer>`
+           at_budget:bool=False):   # where a wall-clock budget stopped a run: its losses and test accuracy at the stop
+    "One row per run: act, seed, final train/valid loss and accuracy, ms/step, steps, and the final mean `a` of each of `a_layers`."
     import pandas as pd
     rows = []
     for r in records:
-        c = r['config']
-        row = dict(act=c['act'], seed=c['seed'], epochs=len(r['epochs']), ms_per_step=r.get('ms_per_step'), **r['final'],
+        c, b = r['config'], r.get('at_budget') or {}
+        row = dict(act=c['act'], seed=c['seed'], epochs=len(r['epochs']), ms_per_step=r.get('ms_per_step'), steps=r.get('steps'), **r['final'],
                    **{k: c.get(k) for k in ('dataset', 'output', 'anchors', 'refresh', 'lr', 'standardize_y') if k in c})
+        if at_budget and b.get('stopped'): row.update({k: b[k] for k in ('train_loss', 'valid_loss', 'valid_acc') if k in b})
         for l in a_layers:
             if l in r['a'][-1]: row[f'a_{l}'] = mean_a(r['a'][-1][l])
         rows.append(row)
