@@ -201,7 +201,9 @@ def train_run(cfg:dict,            # configuration, see `DEFAULTS`
         if done < cfg['epochs']: learn.fit(cfg['epochs'] - done, cfg['lr'])
     h, wc = learn.track_run.hist, learn.wall_clock.state
     if wc['stopped']:                                           # stopped mid-epoch: evaluate where it stopped
-        vl, va = learn.validate(); h['at_budget'] = dict(**wc, valid_loss=float(vl), valid_acc=float(va))
+        ours = [cb for cb in learn.cbs if isinstance(cb, (TrackRun, WallClock, EpochCheckpoint))]
+        with learn.removed_cbs(ours): vl, va = learn.validate()   # validate fires the epoch events: no extra epoch in the history
+        h['at_budget'] = dict(**wc, valid_loss=float(vl), valid_acc=float(va))
     last = h['epochs'][-1] if h['epochs'] else {}
     rec = dict(schema=SCHEMA, name=name, config=cfg, versions=versions(), device=device_name(device),
                data_variant=learn.dls.variant, started=started, finished=now(), epochs=h['epochs'], a=h['a'], trace=h['trace'],
