@@ -279,6 +279,8 @@ d = { 'settings': { 'branch': 'main',
                                                                                      'activations_repro/train.py'),
                                          'activations_repro.train.adam': ('train.html#adam', 'activations_repro/train.py'),
                                          'activations_repro.train.check_config': ('train.html#check_config', 'activations_repro/train.py'),
+                                         'activations_repro.train.final_metrics': ( 'train.html#final_metrics',
+                                                                                    'activations_repro/train.py'),
                                          'activations_repro.train.make_learner': ('train.html#make_learner', 'activations_repro/train.py'),
                                          'activations_repro.train.restore': ('train.html#restore', 'activations_repro/train.py'),
                                          'activations_repro.train.train_run': ('train.html#train_run', 'activations_repro/train.py')}}}

@@ -6,14 +6,14 @@ Docs: https://activations-repro.github.io/activations_repro/experiments.html.md"
 
 # %% ../nbs/14_experiments.ipynb #fa40ab26
 from __future__ import annotations
-import os
+import os, tempfile
 from itertools import product
 from pathlib import Path
 from fastcore.parallel import parallel
 from fastprogress.fastprogress import progress_bar
 from .results import run_name, read_results
 from .train import train_run, check_config
-from .data import load_images
+from .data import load_images, fake_cifar_env, restore_env
 
 # %% auto #0
 __all__ = ['PAPER_B_ACTS', 'PAPER_A_ACTS', 'GRIDS', 'BUDGETS', 'KAF_DATA', 'KAF_OUTPUTS', 'KAF_GRIDS', 'CPU_ENV', 'PUBLISHED',
@@ -156,8 +156,6 @@ def run_kaftron(out='results', seeds=(0, 1, 2, 3, 4), datasets=('synthetic', 'ho
 # %% ../nbs/14_experiments.ipynb #2424c903
 def report_settings(budget:str='reduced', results='../results', fake_cifar:bool=True) -> tuple:
     "(budget, results folder, train missing runs?) for a report chapter; the tiny budget in a temporary folder under nbdev-test."
-    import tempfile
-    from activations_repro.data import fake_cifar_env, restore_env
     if not os.environ.get('IN_TEST'): return budget, Path(results), os.environ.get('AR_TRAIN_MISSING', '1') == '1'
     tmp = Path(tempfile.mkdtemp())
     if fake_cifar:                                                # CIFAR chapters: small fake archives instead of the real data

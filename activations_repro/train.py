@@ -27,8 +27,8 @@ from .models import get_model, MODELS
 from .results import run_name, write_json_atomic, versions, device_name, now, SCHEMA
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'TrackRun', 'WallClock', 'EpochCheckpoint', 'restore', 'check_config', 'adam', 'RefreshAnchors',
-           'make_learner', 'train_run']
+__all__ = ['DEFAULTS', 'FINAL_KEYS', 'TrackRun', 'WallClock', 'EpochCheckpoint', 'restore', 'check_config', 'adam',
+           'RefreshAnchors', 'make_learner', 'final_metrics', 'train_run']
 
 # %% ../nbs/13_train.ipynb #d031670d
 class TrackRun(Callback):
@@ -55,6 +55,7 @@ class TrackRun(Callback):
         if self.training and self.track_grad:
             self.gnorm += sum(float(p.grad.square().sum()) for p in self.model.parameters() if p.grad is not None)**0.5
     def after_epoch(self):
+        if not self.k: return                          # `validate()` fires the epoch events too: no training step, no epoch
         vals = self.recorder.values[-1] if self.recorder.values else []
         names = [('acc' if m.name == 'accuracy' else m.name) for m in self.learn.metrics]
         e = dict(epoch=len(self.hist['epochs']) + 1, train_loss=self.tot/max(self.n, 1),
@@ -93,6 +94,7 @@ class EpochCheckpoint(Callback):
     order = 62
     def __init__(self, path:Path): self.path = Path(path)
     def after_epoch(self):
+        if not self.learn.track_run.k: return          # a `validate()` pass: nothing new to save
         st = dict(model=self.learn.model.state_dict(), opt=self.learn.opt.state_dict(), hist=self.learn.track_run.hist, rng=_rng_state(self.learn))
         self.path.parent.mkdir(parents=True, exist_ok=True); tmp = self.path.with_suffix('.tmp')
         torch.save(st, tmp); os.replace(tmp, self.path)
@@ -182,6 +184,13 @@ def make_learner(cfg:dict, device=None, ckpt:Path|None=None) -> Learner:
     learn.cfg = cfg; return learn
 
 # %% ../nbs/13_train.ipynb #bbb8d9b2
+FINAL_KEYS = ('train_loss', 'train_acc', 'valid_loss', 'valid_acc', 'valid_rmse')
+
+def final_metrics(epochs:list) -> dict:
+    "A record's `final`: the last epoch's losses and metrics."
+    last = epochs[-1] if epochs else {}
+    return {k: last[k] for k in FINAL_KEYS if k in last}
+
 def train_run(cfg:dict,            # configuration, see `DEFAULTS`
               out='results',       # folder of result files
               device=None,         # torch device; None: CPU
@@ -201,15 +210,12 @@ def train_run(cfg:dict,            # configuration, see `DEFAULTS`
         if done < cfg['epochs']: learn.fit(cfg['epochs'] - done, cfg['lr'])
     h, wc = learn.track_run.hist, learn.wall_clock.state
     if wc['stopped']:                                           # stopped mid-epoch: evaluate where it stopped
-        ours = [cb for cb in learn.cbs if isinstance(cb, (TrackRun, WallClock, EpochCheckpoint))]
-        with learn.removed_cbs(ours): vl, va = learn.validate()   # validate fires the epoch events: no extra epoch in the history
-        h['at_budget'] = dict(**wc, valid_loss=float(vl), valid_acc=float(va))
-    last = h['epochs'][-1] if h['epochs'] else {}
+        vl, va = learn.validate(); h['at_budget'] = dict(**wc, valid_loss=float(vl), valid_acc=float(va))
     rec = dict(schema=SCHEMA, name=name, config=cfg, versions=versions(), device=device_name(device),
                data_variant=learn.dls.variant, started=started, finished=now(), epochs=h['epochs'], a=h['a'], trace=h['trace'],
                at_budget=h.get('at_budget'), steps=h['steps'], train_s=h['train_s'],
                ms_per_step=1e3*h['train_s']/max(h['steps'], 1),
-               final={k: last.get(k) for k in ('train_loss', 'train_acc', 'valid_loss', 'valid_acc', 'valid_rmse') if k in last},
+               final=final_metrics(h['epochs']),
                link=link_curve(learn.model) if getattr(learn.model, 'output', None) == 'kernel' else None)
     write_json_atomic(rec, dest); ckpt.unlink(missing_ok=True)
     return rec

@@ -1,7 +1,8 @@
 """One-off repair of result files written before the fix of 2026-11-28 to `train_run`'s evaluation at a wall-clock budget.
 
-`Learner.validate` fires the epoch events, so `TrackRun` appended a spurious epoch (no training steps; its `valid_loss`
-was the accuracy) and a repeated `a` entry to every run stopped by its budget, and `final` came from that entry.
+`Learner.validate` fires the epoch events, so `TrackRun` (which now ignores a pass without training steps) appended
+a spurious epoch (no training steps; its `valid_loss` was the accuracy) and a repeated `a` entry to every run stopped
+by its budget, and `final` came from that entry.
 This drops exactly those two entries and recomputes `final` as `train_run` now does; `at_budget` (evaluated correctly)
 and everything else are left alone. Idempotent: files without the spurious epoch are not touched.
 
@@ -10,8 +11,7 @@ and everything else are left alone. Idempotent: files without the spurious epoch
 import json, sys
 from pathlib import Path
 from activations_repro.results import write_json_atomic
-
-FINAL_KEYS = ('train_loss', 'train_acc', 'valid_loss', 'valid_acc', 'valid_rmse')
+from activations_repro.train import final_metrics
 
 def repair(rec:dict) -> bool:
     "Drop the spurious last epoch of a budget-stopped record in place; True if anything changed."
@@ -19,8 +19,7 @@ def repair(rec:dict) -> bool:
     if not (rec.get('at_budget') or {}).get('stopped') or not eps or eps[-1]['steps'] != 0: return False
     assert len(rec['a']) == len(eps) + 1, rec['name']
     rec['epochs'], rec['a'] = eps[:-1], rec['a'][:-1]
-    last = rec['epochs'][-1] if rec['epochs'] else {}
-    rec['final'] = {k: last.get(k) for k in FINAL_KEYS if k in last}
+    rec['final'] = final_metrics(rec['epochs'])
     return True
 
 if __name__ == '__main__':

@@ -25,6 +25,15 @@ def test_per_channel_paper_a_records_vectors(fake_cifar):
     r = train_run(dict(model='paper_a', act='exponential', epochs=1, bs=20, epoch_size=40), fake_cifar/'res', ckpt_dir=fake_cifar/'ck')
     assert len(r['a'][-1]['act5']) == 128 and len(r['a'][-1]['act_fc1']) == 256 and r['epochs'][0]['steps'] == 2
 
+def test_validate_adds_no_epoch_and_no_checkpoint(fake_cifar):
+    from fastai.callback.progress import ProgressCallback
+    ck = fake_cifar/'ck'/'v.pth'
+    learn = make_learner(dict(act='exponential', epochs=1, bs=20), ckpt=ck); learn.remove_cb(ProgressCallback)
+    with learn.no_logging(): learn.fit(1, 1e-3)
+    h, saved = learn.track_run.hist, ck.stat().st_mtime_ns
+    with learn.no_logging(): learn.validate()                   # fastai fires before/after_epoch here too
+    assert len(h['epochs']) == 1 and len(h['a']) == 2 and ck.stat().st_mtime_ns == saved
+
 def test_grid_shards_partition_the_grid():
     cfgs = grid_configs('paper_b_cifar10', 'reduced')
     parts = [shard(cfgs, f'{i}/3') for i in range(3)]
