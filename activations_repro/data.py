@@ -6,7 +6,7 @@ Docs: https://activations-repro.github.io/activations_repro/data.html.md"""
 
 # %% ../nbs/10_data.ipynb #d1643e54
 from __future__ import annotations
-import os, shutil, tarfile, tempfile, zlib, hashlib
+import os, shutil, tarfile, tempfile, zlib, hashlib, gzip
 from pathlib import Path
 import numpy as np, torch
 from PIL import Image
@@ -18,9 +18,10 @@ from fastai.torch_core import TensorImage, TensorCategory
 from fasttransform import Transform, Pipeline
 
 # %% auto #0
-__all__ = ['DATA_ENV', 'CACHE_ENV', 'SOURCES', 'TABULAR', 'AUGMENT', 'cache_dir', 'extract_archive', 'locate', 'load_images',
-           'make_fake_archive', 'fake_cifar_env', 'restore_env', 'load_tabular', 'IndexedDL', 'tabular_dls', 'ToFloat',
-           'TFDistort', 'CenterCrop', 'Standardize', 'TensorDL', 'cifar_dls']
+__all__ = ['DATA_ENV', 'CACHE_ENV', 'SOURCES', 'KNOWN_SHA256', 'TABULAR', 'AUGMENT', 'cache_dir', 'verify_archive',
+           'extract_archive', 'locate', 'load_images', 'make_fake_archive', 'make_fake_housing', 'fake_data_env',
+           'restore_env', 'load_tabular', 'IndexedDL', 'tabular_dls', 'ToFloat', 'TFDistort', 'CenterCrop',
+           'Standardize', 'TensorDL', 'cifar_dls', 'stratified_subset']
 
 # %% ../nbs/10_data.ipynb #d6a56088
 DATA_ENV, CACHE_ENV = 'ACTIVATIONS_REPRO_DATA', 'ACTIVATIONS_REPRO_CACHE'
@@ -40,13 +41,40 @@ def _source(name):
     if name not in SOURCES: raise ValueError(f'unknown dataset {name!r}; valid names: {", ".join(SOURCES)}')
     return SOURCES[name]
 
-# %% ../nbs/10_data.ipynb #d5c2d0b0
+# %% ../nbs/10_data.ipynb #60cd9d31
+KNOWN_SHA256 = {   # the archives whose content is known (../shared/data/README.md): a file of that name must match
+    'cifar10-jpeg.tgz': '7245455ab2a0ae07e02e259d02c87f3bad08bcac939679bb8fd3b0f5d5228507',
+    'mnist_png.tgz': '8d4c68bb1e3ffbe867924fda4ac13758a6c56ea33cc9f219bf87aba386c81465',
+    'cal_housing.tgz': 'f7fb103ef631c9fd3babfc338fbc549892b3e8f9e0385b086f35e264a280ed89',
+}
+
+def verify_archive(archive:Path, known:dict|None=None) -> str:
+    "Read the whole archive: its SHA-256 (checked where the file is known) and, for gzip, every CRC; returns the SHA-256."
+    archive = Path(archive); h = hashlib.sha256()
+    try:
+        with open(archive, 'rb') as raw:
+            for b in iter(lambda: raw.read(1 << 20), b''): h.update(b)
+        if archive.suffix in ('.tgz', '.gz'):
+            with gzip.open(archive) as g:
+                while g.read(1 << 20): pass
+    except (OSError, EOFError, zlib.error) as e:
+        raise ValueError(f'{archive} is corrupt or incomplete ({type(e).__name__}: {e}); nothing was cached. '
+                         f'Replace the archive (or remove it to download) and retry.') from None
+    want = (KNOWN_SHA256 if known is None else known).get(archive.name)
+    if want and h.hexdigest() != want:
+        raise ValueError(f'{archive} does not match its known SHA-256 ({h.hexdigest()[:12]}… instead of {want[:12]}…): '
+                         f'the file is damaged or not the published one; replace it and retry.')
+    return h.hexdigest()
+
+# %% ../nbs/10_data.ipynb #358b12ce
 def extract_archive(archive:Path, dest:Path|None=None) -> Path:
-    "Extract `archive` into `dest` (default: the cache) atomically; returns the extracted folder."
+    "Verify `archive`, then extract it into `dest` (default: the cache) atomically; returns the extracted folder."
     archive = Path(archive); dest = Path(dest or cache_dir())
-    final = dest/archive.name.split('.')[0]
-    if (final/'.complete').exists(): return final
-    if final.exists(): shutil.rmtree(final)                       # left by an interrupted extraction
+    final = dest/archive.name.split('.')[0]; st = archive.stat(); stamp = f'{st.st_size} {st.st_mtime_ns}'
+    done = final/'.complete'
+    if done.exists() and done.read_text().split('\n')[0] == stamp: return final    # the same archive as last time
+    sha = verify_archive(archive)
+    if final.exists(): shutil.rmtree(final)                       # an interrupted extraction, or another archive's
     tmp = Path(tempfile.mkdtemp(dir=dest, prefix='.partial-'))
     try:
         with tarfile.open(archive) as tf: tf.extractall(tmp, filter='data')
@@ -54,7 +82,7 @@ def extract_archive(archive:Path, dest:Path|None=None) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise ValueError(f'{archive} is corrupt or incomplete ({type(e).__name__}: {e}); nothing was cached. '
                          f'Replace the archive (or remove it to download) and retry.') from None
-    os.replace(tmp, final); (final/'.complete').touch()
+    (tmp/'.complete').write_text(f'{stamp}\n{sha}\n'); os.replace(tmp, final)
     return final
 
 # %% ../nbs/10_data.ipynb #27444123
@@ -103,7 +131,8 @@ def _atomic_save(obj, path:Path):
 def load_images(name:str) -> dict:
     "Dataset `name` as uint8 tensors: x_train (N,3,H,W), y_train, x_test, y_test, classes, variant."
     root = locate(name); src = _source(name)
-    key = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:10]
+    stamp = root.parent/'.complete'
+    key = hashlib.sha1((str(root.resolve()) + (stamp.read_text() if stamp.exists() else '')).encode()).hexdigest()[:10]
     f = cache_dir()/f'{name}-{key}.pt'
     if f.exists(): return torch.load(f)
     xtr, ytr, classes, ext = _decode_split(root, src['splits'][0])
@@ -112,7 +141,7 @@ def load_images(name:str) -> dict:
     d = dict(x_train=xtr, y_train=ytr, x_test=xte, y_test=yte, classes=classes, variant=variant)
     _atomic_save(d, f); return d
 
-# %% ../nbs/10_data.ipynb #a937fe33
+# %% ../nbs/10_data.ipynb #a1c88749
 def make_fake_archive(path:Path, folder='cifar100', n_classes=3, per_class=4, size=32, ext='png', seed=0) -> Path:
     "Write a small .tgz in the fastai CIFAR layout (folder/{train,test}/<class>/<i>.<ext>) with random images."
     rng = np.random.default_rng(seed); path = Path(path)
@@ -125,21 +154,33 @@ def make_fake_archive(path:Path, folder='cifar100', n_classes=3, per_class=4, si
         with tarfile.open(path, 'w:gz') as tf: tf.add(Path(td)/folder, arcname=folder)
     return path
 
-# %% ../nbs/10_data.ipynb #67deb163
+def make_fake_housing(path:Path, rows:int=400, seed:int=0) -> Path:
+    "Write a small cal_housing.tgz in the StatLib layout (CaliforniaHousing/cal_housing.data) with plausible random rows."
+    rng = np.random.default_rng(seed); hh = rng.uniform(100, 2000, rows); inc = rng.uniform(0.5, 15, rows)
+    raw = np.c_[rng.uniform(-124, -114, rows), rng.uniform(32, 42, rows), rng.integers(1, 52, rows), hh*rng.uniform(3, 7, rows),
+                hh*rng.uniform(0.8, 1.3, rows), hh*rng.uniform(2, 4, rows), hh, inc, 40000*inc + rng.normal(0, 30000, rows).clip(-35000)]
+    with tempfile.TemporaryDirectory() as td:
+        (Path(td)/'CaliforniaHousing').mkdir(); np.savetxt(Path(td)/'CaliforniaHousing'/'cal_housing.data', raw, delimiter=',', fmt='%.6f')
+        with tarfile.open(path, 'w:gz') as tf: tf.add(Path(td)/'CaliforniaHousing', arcname='CaliforniaHousing')
+    return Path(path)
+
+# %% ../nbs/10_data.ipynb #c18af29a
 _REAL_ENV = {}   # the data environment before the first fake one in this process
 
-def fake_cifar_env(folder, n_classes=10, per_class=20, name='cifar10') -> dict:
-    "Point the data loaders at a small fake CIFAR archive in `folder` (for tests and docs); returns the env to restore."
+def fake_data_env(folder, n_classes=10, per_class=20, name='cifar10') -> dict:
+    "Point the data loaders at a small fake archive of `name` (CIFAR layout, or housing) in `folder`; returns the env to restore."
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    arc = folder/f'{_source(name)["folder"]}.tgz'
-    if not arc.exists(): make_fake_archive(arc, name, n_classes, per_class)
+    arc = folder/_source(name)['archives'][-1]
+    if not arc.exists():
+        if name == 'housing': make_fake_housing(arc)
+        else: make_fake_archive(arc, _source(name)['folder'], n_classes, per_class)
     old = {k: os.environ.get(k) for k in (DATA_ENV, CACHE_ENV)}
     if not _REAL_ENV: _REAL_ENV.update(old)
     os.environ[DATA_ENV], os.environ[CACHE_ENV] = str(folder), str(folder/'cache')
     return old
 
 def restore_env(old:dict|None=None):
-    "Undo `fake_cifar_env` (default: back to the environment before any fake one)."
+    "Undo `fake_data_env` (default: back to the environment before any fake one)."
     for k, v in (dict(_REAL_ENV) if old is None else old).items():
         if v is None: os.environ.pop(k, None)
         else: os.environ[k] = v
@@ -258,3 +299,15 @@ def cifar_dls(name='cifar10',     # 'cifar10' or 'cifar100'
     dls = DataLoaders(trn, val, device=device)
     dls.variant, dls.classes, dls.c = d['variant'], d['classes'], len(d['classes'])
     return dls
+
+# %% ../nbs/10_data.ipynb #6c9f697a
+def stratified_subset(y:torch.Tensor, n:int, seed:int=0) -> torch.Tensor:
+    "Sorted indices of `n` items of label vector `y`, as class-balanced as possible, drawn with a fixed seed."
+    if not 0 < n <= len(y): raise ValueError(f'eval_size must be between 1 and the {len(y)} test images, got {n}')
+    g = torch.Generator().manual_seed(seed); classes = y.unique(); per = [torch.nonzero(y == c).flatten() for c in classes]
+    per = [p[torch.randperm(len(p), generator=g)] for p in per]
+    take = [0]*len(per); left = n
+    while left:                                                     # one more from each class that still has images
+        for i, p in enumerate(per):
+            if left and take[i] < len(p): take[i] += 1; left -= 1
+    return torch.cat([p[:k] for p, k in zip(per, take)]).sort().values

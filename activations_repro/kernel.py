@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import numpy as np, torch
 from torch import nn, Tensor
-import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 # %% auto #0
@@ -148,7 +147,7 @@ def kaf_tron(X:np.ndarray, y:np.ndarray, steps:int=100, link:str='kernel', h:flo
     from sklearn.isotonic import IsotonicRegression
     if link not in ('kernel', 'isotonic'): raise ValueError(f"link must be 'kernel' or 'isotonic', got {link!r}")
     X, y = np.asarray(X, float), np.asarray(y, float); m = len(y); w = np.zeros(X.shape[1])
-    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)[:, None]
+    yt = torch.from_numpy(y)[:, None]
     bw = lambda u: h or max(1.06*u.std()*m**-0.2, 1e-6)
     def fit_link(u):
         if link == 'isotonic': ir = IsotonicRegression(out_of_bounds='clip').fit(u, y); return ir.predict(u), ir.predict

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import OrderedDict
 import torch
 from torch import nn
-from .learnable import make_activation, ACTIVATIONS
+from .learnable import make_activation
 
 # %% auto #0
 __all__ = ['MODELS', 'paper_b_net', 'paper_a_net', 'layer_table', 'count_params', 'conv_macs', 'get_model']
