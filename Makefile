@@ -3,30 +3,39 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SHARED_DATA := $(abspath ../shared/data)
 ifneq ($(wildcard $(SHARED_DATA)),)
-export ACTIVATIONS_REPRO_DATA ?= $(SHARED_DATA)
+DATA ?= $(SHARED_DATA)
 endif
+DATA ?= $(ACTIVATIONS_REPRO_DATA)
 # glibc keeps freed memory instead of returning it after every batch (1.3x faster CPU training here)
 export MALLOC_MMAP_THRESHOLD_ ?= 1000000000
 export MALLOC_TRIM_THRESHOLD_ ?= 1000000000
 WORKERS ?= 2
 
-.PHONY: install test reproduce docs grids clean-docs
+.PHONY: install test lint reproduce docs grids
 
-$(BIN)/.installed: pyproject.toml
+# the exact versions of the reproduction (constraints.txt); the library itself declares ranges (pyproject.toml)
+$(BIN)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || python3 -m venv $(VENV)
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
 	touch $@
 
 install: $(BIN)/.installed
 
-test: install
-	$(BIN)/nbdev-test --n-workers 2
-	$(BIN)/pytest -q -n 2 tests
+lint: install
+	$(BIN)/ruff check --select F activations_repro tests scripts
 
+# tests never read downloaded data: every notebook and test builds its own small fixtures
+test: lint
+	env -u ACTIVATIONS_REPRO_DATA $(BIN)/nbdev-test --n-workers 2
+	env -u ACTIVATIONS_REPRO_DATA $(BIN)/pytest -q -n 2 tests
+
+# train the runs whose result files are missing (resuming from results/checkpoints/); needs the data
 grids: install
-	$(BIN)/ar-grid --grid paper_b_cifar10 --budget reduced --workers $(WORKERS)
-	$(BIN)/ar-grid --grid paper_a_cifar10 --budget reduced --workers $(WORKERS)
-	for g in kaf_compare kaf_scale kaf_anchors kaf_lr kaftron; do $(BIN)/ar-grid --grid $$g --budget reduced || exit 1; done
+	@if [ -z "$(DATA)" ]; then echo "no data folder (set ACTIVATIONS_REPRO_DATA): drawing from the committed result files only"; else \
+	  export ACTIVATIONS_REPRO_DATA=$(DATA); \
+	  $(BIN)/ar-grid --grid paper_b_cifar10 --budget full --workers $(WORKERS) && \
+	  $(BIN)/ar-grid --grid paper_a_cifar10 --budget reduced --workers $(WORKERS) && \
+	  for g in kaf_compare kaf_scale kaf_anchors kaf_lr kaftron; do $(BIN)/ar-grid --grid $$g --budget reduced || exit 1; done; fi
 
 reproduce: grids
 	$(BIN)/ar-docs --execute

@@ -10,7 +10,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable
 import numpy as np
-from scipy.special import erf, expit
 import torch
 
 # %% auto #0
@@ -21,7 +20,7 @@ __all__ = ['SELU_LAMBDA', 'SELU_ALPHA', 'CATALOG', 'HIDDEN_GUIDE', 'OUTPUT_GUIDE
            'guidance_table']
 
 # %% ../nbs/00_catalog.ipynb #83f3725d
-def sigmoid(x): return expit(np.asarray(x, dtype=float))
+def sigmoid(x): return 0.5*(1 + np.tanh(np.asarray(x, dtype=float)/2))   # = 1/(1+e^-x), no overflow for any x
 def d_sigmoid(x): s = sigmoid(x); return s*(1 - s)
 
 # %% ../nbs/00_catalog.ipynb #9ff05599
@@ -45,8 +44,10 @@ def softplus(x): return np.logaddexp(0., _a(x))
 def d_softplus(x): return sigmoid(x)
 def silu(x): x = _a(x); return x*sigmoid(x)
 def d_silu(x): x = _a(x); s = sigmoid(x); return s*(1 + x*(1 - s))
-def gelu(x): x = _a(x); return 0.5*x*(1 + erf(x/math.sqrt(2)))
-def d_gelu(x): x = _a(x); return 0.5*(1 + erf(x/math.sqrt(2))) + x*np.exp(-x**2/2)/math.sqrt(2*math.pi)
+_erf = np.vectorize(math.erf, otypes=[float])
+
+def gelu(x): x = _a(x); return 0.5*x*(1 + _erf(x/math.sqrt(2)))
+def d_gelu(x): x = _a(x); return 0.5*(1 + _erf(x/math.sqrt(2))) + x*np.exp(-x**2/2)/math.sqrt(2*math.pi)
 def gelu_tanh(x): x = _a(x); return 0.5*x*(1 + np.tanh(_GELU_C*(x + 0.044715*x**3)))
 def d_gelu_tanh(x):
     x = _a(x); t = np.tanh(_GELU_C*(x + 0.044715*x**3))

@@ -29,7 +29,7 @@ SOURCES = {
     'cifar10': dict(url=URLs.CIFAR, archives=('cifar10-jpeg.tgz', 'cifar10.tgz'), folder='cifar10', splits=('train', 'test')),
     'cifar100': dict(url=URLs.CIFAR_100, archives=('cifar100.tgz',), folder='cifar100', splits=('train', 'test')),
     'mnist': dict(url=URLs.MNIST, archives=('mnist_png.tgz',), folder='mnist_png', splits=('training', 'testing')),
-    'housing': dict(url=None, archives=('cal_housing.tgz',), folder='CaliforniaHousing'),   # downloads through scikit-learn
+    'housing': dict(url=None, archives=('cal_housing.tgz', 'housing.tgz'), folder='CaliforniaHousing'),   # downloads through scikit-learn
 }
 
 def cache_dir() -> Path:

@@ -54,7 +54,7 @@ def nw_estimate(u:Tensor,            # (B, K) the index, one column per output
     if kernel not in KERNELS: raise ValueError(f'unknown kernel {kernel!r}; valid: {", ".join(KERNELS)}')
     check_anchors(anchor_u, anchor_y, u.shape[1])
     h = torch.as_tensor(h, dtype=u.dtype, device=u.device)
-    if (h <= 0).any(): raise ValueError(f'bandwidth must be > 0, got {h}')
+    if not (torch.isfinite(h).all() and (h > 0).all()): raise ValueError(f'bandwidth must be a positive finite number (> 0), got {h}')
     M = anchor_u.shape[0]; rows = max(1, max_elems//(M*u.shape[1])); out = []
     for s in range(0, u.shape[0], rows):
         excl = None
@@ -63,7 +63,11 @@ def nw_estimate(u:Tensor,            # (B, K) the index, one column per output
         args = (u[s:s + rows], anchor_u, anchor_y, h, excl, kernel)
         big = u.shape[0] > rows and torch.is_grad_enabled()
         out.append(checkpoint(_nw_chunk, *args, use_reentrant=False) if big else _nw_chunk(*args))
-    return torch.cat(out)
+    out = torch.cat(out)
+    if torch.isnan(out).any() and not torch.isnan(u).any():
+        raise ValueError(f'every kernel weight underflowed at bandwidth h={h.item():.3g}: the bandwidth is too small for these '
+                         f'indices (a learned log-bandwidth driven to {h.log().item():.3g}); lower the learning rate or start from a larger h')
+    return out
 
 # %% ../nbs/03_kernel.ipynb #d0279697
 class KernelOutput(nn.Module):

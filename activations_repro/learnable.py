@@ -6,12 +6,13 @@ Docs: https://activations-repro.github.io/activations_repro/learnable.html.md"""
 
 # %% ../nbs/02_learnable.ipynb #06284424
 from __future__ import annotations
+import math
 import torch
 from torch import nn, Tensor
 
 # %% auto #0
-__all__ = ['RATIONAL_EPS', 'PAPER_INIT', 'ACTIVATIONS', 'naive_exponential', 'ScaledNegative', 'exponential', 'rational',
-           'Exponential', 'Rational', 'make_activation', 'swap_activations', 'activation_params', 'finite_sweep']
+__all__ = ['PAPER_INIT', 'ACTIVATIONS', 'naive_exponential', 'ScaledNegative', 'exponential', 'rational', 'Exponential',
+           'Rational', 'make_activation', 'swap_activations', 'activation_params', 'finite_sweep']
 
 # %% ../nbs/02_learnable.ipynb #d0c28872
 def naive_exponential(x:Tensor, a:Tensor) -> Tensor:
@@ -19,30 +20,53 @@ def naive_exponential(x:Tensor, a:Tensor) -> Tensor:
     c = torch.exp(a)
     return torch.where(x < 0, c*x/(c - x), x)
 
-# %% ../nbs/02_learnable.ipynb #ae5ff986
+# %% ../nbs/02_learnable.ipynb #723c44cb
 def _opmath(dt): return dt if dt in (torch.float32, torch.float64) else torch.float32
 
-def _w(xo, c): return c/(c - xo.clamp(max=0))
+def _p(a:Tensor, kind:str) -> Tensor:
+    "p = 1/c: e^-a (Exponential) or 1/|a| (Rational), clamped to the largest finite value (p = inf is the ReLU limit)."
+    p = torch.exp(-a) if kind == 'exponential' else torch.reciprocal(a.abs())
+    return p.clamp(max=torch.finfo(a.dtype).max)
 
+def _f(x:Tensor, p:Tensor) -> Tensor:
+    "The activation for x (in the computation dtype): x/(1 - p x) for -1 <= x < 0, 1/(1/x - p) below (no overflow), x for x >= 0."
+    neg = torch.where(x < -1, torch.reciprocal(torch.reciprocal(x) - p), x/(1 - p*x))
+    return torch.where(x >= 0, x, neg)
+
+# %% ../nbs/02_learnable.ipynb #69869732
 class ScaledNegative(torch.autograd.Function):
-    "f = x*w with w = c/(c - min(x,0)), c > 0 broadcast against x; analytic backward."
+    "f = 1/(1/x - p) for x < 0, x elsewhere, with p = e^-a or 1/|a| broadcast against x; analytic, differentiable derivatives."
+    generate_vmap_rule = True
     @staticmethod
-    def forward(ctx, x, c):
-        xo = x.to(_opmath(x.dtype)); c = c.to(xo.dtype); w = _w(xo, c)
-        # eager: keep w (recomputing it costs 3 more passes); compiled: keep x, which is in memory anyway, and
-        # recompute w inside the fused backward kernel (one tensor fewer written in the forward)
-        ctx.recompute = torch.compiler.is_compiling()
-        ctx.save_for_backward(*((x, c) if ctx.recompute else (w,)))
-        ctx.c_shape, ctx.x_dtype = c.shape, x.dtype
-        return (xo*w).to(x.dtype)
+    def forward(x, a, kind):
+        xo = x.to(_opmath(x.dtype)); return _f(xo, _p(a.to(xo.dtype), kind)).to(x.dtype)
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, a, kind = inputs; ctx.kind = kind
+        ctx.save_for_backward(x, a, output); ctx.save_for_forward(x, a, output)
+    @staticmethod
+    def _partials(ctx, x, a, f):
+        "(df/dx, df/da) elementwise, in the computation dtype, from differentiable operations."
+        dt = _opmath(x.dtype); x, a, f = x.to(dt), a.to(dt), f.to(dt); p = _p(a, ctx.kind)
+        fn = f.clamp(max=0)                                                   # f on the negative side, 0 elsewhere
+        xc = x.clamp(min=-torch.finfo(dt).max)                                # -inf -> -max: p*x is never 0*inf
+        w = torch.where(x < 0, torch.reciprocal(1 - p*xc), torch.ones_like(x))  # f/x = 1/(1 + p|x|), no subtraction
+        u = -p*fn                                                             # 1 - w, without the subtraction
+        da = u*fn if ctx.kind == 'exponential' else -torch.sign(a)*u*u                 # -p f^2, or -sign(a) u^2
+        return w*w, da
     @staticmethod
     def backward(ctx, g):
-        if ctx.recompute: x, c = ctx.saved_tensors; w = _w(x.to(c.dtype), c)
-        else: w, = ctx.saved_tensors
-        g = g.to(w.dtype)
-        gx = (g*w*w).to(ctx.x_dtype) if ctx.needs_input_grad[0] else None
-        gc = (-(g*(1 - w).square())).sum_to_size(ctx.c_shape) if ctx.needs_input_grad[1] else None
-        return gx, gc
+        x, a, f = ctx.saved_tensors; dx, da = ScaledNegative._partials(ctx, x, a, f); g = g.to(dx.dtype)
+        gx = (g*dx).to(x.dtype) if ctx.needs_input_grad[0] else None
+        ga = (g*da).sum_to_size(a.shape).to(a.dtype) if ctx.needs_input_grad[1] else None
+        return gx, ga, None
+    @staticmethod
+    def jvp(ctx, tx, ta, _):
+        x, a, f = ctx.saved_tensors; dx, da = ScaledNegative._partials(ctx, x, a, f)
+        out = torch.zeros_like(dx)
+        if tx is not None: out = out + dx*tx.to(dx.dtype)
+        if ta is not None: out = out + da*ta.to(dx.dtype)
+        return out.to(x.dtype)
 
 # %% ../nbs/02_learnable.ipynb #d4252125
 def _broadcast(x:Tensor, a:Tensor, who:str) -> Tensor:
@@ -54,23 +78,18 @@ def _broadcast(x:Tensor, a:Tensor, who:str) -> Tensor:
     if a.dim() != 1: raise ValueError(f'{who}: the parameter must be a vector (1 or C values), got shape {tuple(a.shape)}')
     n = a.numel()
     if n == 1: return a
-    if x.dim() < 2 or x.shape[1] != n:
-        got = x.shape[1] if x.dim() >= 2 else 'no channel dim'
-        raise ValueError(f'{who} has {n} parameters (one per channel) but the input of shape {tuple(x.shape)} has {got} channels in dim 1')
+    if x.dim() < 2: raise ValueError(f'{who} has {n} parameters (one per channel) but the input of shape {tuple(x.shape)} has no channel dim (dim 1)')
+    if x.shape[1] != n: raise ValueError(f'{who} has {n} parameters (one per channel) but the input of shape {tuple(x.shape)} has {x.shape[1]} channels in dim 1')
     return a.reshape((1, n) + (1,)*(x.dim() - 2))
 
-# %% ../nbs/02_learnable.ipynb #d1a8e8ee
-RATIONAL_EPS = 1e-6   # c = |a| + eps: keeps c > 0 when a = 0 (the ReLU limit)
-
+# %% ../nbs/02_learnable.ipynb #b780eef9
 def exponential(x:Tensor, a) -> Tensor:
     "Exponential-type activation: x for x>=0, e^a x/(e^a - x) for x<0."
-    a = _broadcast(x, a, 'exponential')
-    return ScaledNegative.apply(x, torch.exp(a.to(_opmath(a.dtype))))
+    return ScaledNegative.apply(x, _broadcast(x, a, 'exponential'), 'exponential')
 
 def rational(x:Tensor, a) -> Tensor:
-    "Rational-type activation: x for x>=0, c x/(c - x) for x<0 with c = |a| + eps (no pole for a <= 0)."
-    a = _broadcast(x, a, 'rational')
-    return ScaledNegative.apply(x, a.to(_opmath(a.dtype)).abs() + RATIONAL_EPS)
+    "Rational-type activation: x for x>=0, c x/(c - x) for x<0 with c = |a| (no pole for a <= 0; a = 0 is ReLU)."
+    return ScaledNegative.apply(x, _broadcast(x, a, 'rational'), 'rational')
 
 # %% ../nbs/02_learnable.ipynb #c0279a52
 class _LearnableActivation(nn.Module):
@@ -81,7 +100,10 @@ class _LearnableActivation(nn.Module):
                  init:float|None=None, # initial value of every `a`; the paper's value when None
                  device=None, dtype=None):
         super().__init__()
-        if int(num_parameters) < 1: raise ValueError(f'num_parameters must be >= 1, got {num_parameters}')
+        if isinstance(num_parameters, bool) or not isinstance(num_parameters, int) or num_parameters < 1:
+            raise ValueError(f'num_parameters must be a positive int (1, or the number of channels), got {num_parameters!r}')
+        if init is not None and not (isinstance(init, (int, float)) and math.isfinite(init)):
+            raise ValueError(f'init must be a finite number, got {init!r}')
         self.num_parameters, self.init = int(num_parameters), self.default_init if init is None else float(init)
         self.a = nn.Parameter(torch.full((self.num_parameters,), self.init, device=device, dtype=dtype))
     def forward(self, x:Tensor) -> Tensor: return type(self).fn(x, self.a)

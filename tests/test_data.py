@@ -1,5 +1,5 @@
 "Data loading: local archives, the CIFAR-100 path on a small archive in the real layout, bad input."
-import os, tarfile
+import tarfile
 import pytest, torch
 from activations_repro import data as D
 
@@ -53,3 +53,20 @@ def test_distortions_statistics():
     s = D.Standardize()(y); assert torch.allclose(s.mean((1, 2, 3)), torch.zeros(512), atol=1e-5)
     v = D.CenterCrop(24)(x, split_idx=1); assert torch.equal(v, x[..., 4:28, 4:28])
     assert torch.equal(D.TFDistort(24)(x, split_idx=1), x)             # training-only transform
+
+def test_overwritten_archive_is_refused_and_cache_rebuilt(env, monkeypatch):
+    "Bytes overwritten in the middle (not truncated): the gzip CRC catches it; a replaced archive rebuilds the cache."
+    D.make_fake_archive(env/'good.tgz', 'cifar10', n_classes=2, per_class=3)
+    (env/'d').mkdir(); b = bytearray((env/'good.tgz').read_bytes()); b[len(b)//2:len(b)//2 + 64] = bytes(64)
+    (env/'d'/'cifar10.tgz').write_bytes(bytes(b)); monkeypatch.setenv(D.DATA_ENV, str(env/'d'))
+    with pytest.raises(ValueError, match='corrupt or incomplete'): D.load_images('cifar10')
+    (env/'d'/'cifar10.tgz').write_bytes((env/'good.tgz').read_bytes()); assert len(D.load_images('cifar10')['y_train']) == 6
+    D.make_fake_archive(env/'d'/'cifar10.tgz', 'cifar10', n_classes=2, per_class=5); assert len(D.load_images('cifar10')['y_train']) == 10
+
+def test_activations_import_with_torch_alone():
+    "learnable, kernel and catalog import in a clean interpreter where fastai, pandas, sympy and scipy cannot be imported."
+    import subprocess, sys
+    code = ("import sys\nclass Block:\n    def find_spec(self, name, *a):\n        if name.split('.')[0] in ('fastai', 'pandas', 'sympy', 'scipy', 'fastcore'): raise ImportError('blocked ' + name)\n"
+            "sys.meta_path.insert(0, Block())\nimport activations_repro.learnable, activations_repro.kernel, activations_repro.catalog\nprint('ok')")
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == 'ok', r.stderr

@@ -33,7 +33,7 @@ def test_bad_input_errors():
     with pytest.raises(ValueError, match='at least two anchors'): nw_estimate(u, au[:1], ay[:1], 1.)
     with pytest.raises(ValueError, match='columns but the output has 2'): nw_estimate(torch.zeros(2, 2), au, ay, 1.)
     with pytest.raises(ValueError, match='NaN or inf'): nw_estimate(u, au, torch.tensor([[0.], [float('inf')], [0.], [0.]]), 1.)
-    with pytest.raises(ValueError, match='bandwidth must be > 0'): nw_estimate(u, au, ay, 0.)
+    with pytest.raises(ValueError, match='bandwidth must be a positive finite number'): nw_estimate(u, au, ay, 0.)
     with pytest.raises(ValueError, match='must be > 0'): KernelOutput(h=-1.)
     with pytest.raises(ValueError, match='unknown kernel'): KernelOutput(kernel='triangular')
     with pytest.raises(ValueError, match='needs anchors_x'): KAFNet(3, 2)
@@ -46,7 +46,7 @@ def test_stratified_anchors_keep_class_proportions():
 def test_refresh_per_epoch_uses_cached_anchor_indices():
     torch.manual_seed(0); X = torch.randn(40, 3); Y = F.one_hot((X[:, 0] > 0).long(), 2).float(); ai = torch.arange(0, 40, 2)
     net = KAFNet(3, 2, anchors_x=X[ai], anchors_y=Y[ai], anchor_idx=ai, refresh='epoch')
-    net.refresh_anchors(); before = net(X[:4]).detach()
+    net.refresh_anchors()
     with torch.no_grad(): net.index[2].weight.mul_(2)                # the cache is stale until the next refresh
     assert torch.allclose(net.anchor_index(), net._au) and not torch.allclose(net._au, net.index(net.anchors_x))
     net.refresh_anchors(); assert torch.allclose(net._au, net.index(net.anchors_x))
@@ -59,3 +59,9 @@ def test_kaf_tron_recovers_direction():
         wf, g = kaf_tron(X, y, steps=40, link=link)
         assert wf @ w/np.linalg.norm(wf) > 0.98 and np.sqrt(np.mean((g(X) - y)**2)) < 0.2
     with pytest.raises(ValueError, match="'kernel' or 'isotonic'"): kaf_tron(X, y, link='spline')
+
+def test_bandwidth_nan_or_underflow_is_an_error():
+    u, au, ay = torch.zeros(2, 1), torch.randn(4, 1), torch.rand(4, 1)
+    with pytest.raises(ValueError, match='bandwidth must be a positive finite number'): nw_estimate(u, au, ay, float('nan'))
+    k = KernelOutput(); k.log_h.data.fill_(-50.)                       # driven to underflow by training
+    with pytest.raises(ValueError, match='every kernel weight underflowed'): k(u + 3., au, ay)

@@ -2,9 +2,10 @@
 import json, subprocess, sys
 from pathlib import Path
 import pytest, torch
-from activations_repro.train import train_run, make_learner, check_config, restore
-from activations_repro.experiments import run_grid, grid_configs, shard
-from activations_repro.results import read_results, run_name, runs_frame
+from activations_repro.train import train_run, make_learner, load_trained
+from activations_repro.configs import check_config, grid_configs, run_name
+from activations_repro.experiments import run_grid, shard
+from activations_repro.results import read_results, runs_frame, SCHEMA
 
 def test_result_file_schema(fake_cifar):
     r = train_run(dict(act='prelu', epochs=2, bs=20), fake_cifar/'res', ckpt_dir=fake_cifar/'ck')
@@ -30,7 +31,7 @@ def test_validate_adds_no_epoch_and_no_checkpoint(fake_cifar):
     ck = fake_cifar/'ck'/'v.pth'
     learn = make_learner(dict(act='exponential', epochs=1, bs=20), ckpt=ck); learn.remove_cb(ProgressCallback)
     with learn.no_logging(): learn.fit(1, 1e-3)
-    h, saved = learn.track_run.hist, ck.stat().st_mtime_ns
+    h, saved = learn.hist, ck.stat().st_mtime_ns
     with learn.no_logging(): learn.validate()                   # fastai fires before/after_epoch here too
     assert len(h['epochs']) == 1 and len(h['a']) == 2 and ck.stat().st_mtime_ns == saved
 
@@ -45,13 +46,56 @@ def test_grid_two_workers(fake_cifar):
     assert len(runs_frame(read_results(fake_cifar/'res'))) == 3
 
 def test_bad_config_errors():
-    with pytest.raises(ValueError, match='valid names: relu, elu'): check_config(dict(act='tanhh'))
+    with pytest.raises(ValueError, match='unknown act'): check_config(dict(act='tanhh'))
     with pytest.raises(ValueError, match='valid names: cifar10, cifar100'): check_config(dict(dataset='mnist'))
     with pytest.raises(ValueError, match='unknown config keys'): check_config(dict(epoch=3))
 
 def test_cli_run(fake_cifar):
     exe = Path(sys.executable).parent/'ar-run'
-    r = subprocess.run([exe, '--act', 'rational', '--epochs', '1', '--limit', '60', '--out', str(fake_cifar/'cli'), '--quiet'],
+    r = subprocess.run([exe, '--act', 'rational', '--epochs', '1', '--limit', '60', '--bs', '20', '--out', str(fake_cifar/'cli'), '--quiet'],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert len(read_results(fake_cifar/'cli', act='rational')) == 1
+
+def test_run_name_holds_every_result_key(fake_cifar):
+    "Configurations that differ in bs, lr, eval subset or augmentation never share a result file or a checkpoint."
+    base = dict(act='relu', epochs=1, bs=20)
+    names = {run_name(dict(base, **kw)) for kw in ({}, dict(bs=40), dict(lr=0.01), dict(eval_size=100), dict(augment='paper_a'), dict(limit=100))}
+    assert len(names) == 6
+    assert run_name(dict(base, threads=2)) == run_name(base)                 # speed, not numbers
+
+def test_two_concurrent_grids_train_each_run_once(fake_cifar):
+    "Two ar-grid processes on one results folder: both exit 0, every run is trained once, no temporary file is left."
+    exe = Path(sys.executable).parent/'ar-grid'; out = fake_cifar/'shared'
+    ps = [subprocess.Popen([exe, '--grid', 'paper_b_cifar10', '--budget', 'tiny', '--out', str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+          for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in ps]
+    assert [p.returncode for p in ps] == [0, 0], outs
+    recs = read_results(out); assert sorted(r['config']['act'] for r in recs) == sorted(['relu', 'elu', 'prelu', 'rational', 'exponential'])
+    started = [r['started'] for r in recs]; assert len(started) == 5
+    assert not list(out.rglob('.*tmp*')) and not list((out/'locks').iterdir())
+
+def test_weights_load_and_mismatch_is_refused(fake_cifar):
+    import torch
+    r = train_run(dict(act='exponential', epochs=1, bs=20), fake_cifar/'res')
+    net, rec = load_trained(r['name'], fake_cifar/'res')
+    assert rec['name'] == r['name'] and torch.equal(net.act1.a.detach(), torch.tensor(r['a'][-1]['act1']))
+    other = train_run(dict(act='exponential', epochs=1, bs=20, seed=1), fake_cifar/'res')
+    w = fake_cifar/'res'/'weights'
+    (w/f"{r['name']}.pt").write_bytes((w/f"{other['name']}.pt").read_bytes())
+    with pytest.raises(ValueError, match='does not match'): load_trained(r['name'], fake_cifar/'res')
+
+def test_foreign_files_are_skipped_with_a_warning(fake_cifar):
+    train_run(dict(act='relu', epochs=1, bs=20), fake_cifar/'res')
+    (fake_cifar/'res'/'notes.json').write_text('{"hello": 1}'); (fake_cifar/'res'/'broken.json').write_text('{')
+    with pytest.warns(UserWarning, match='broken.json'): recs = run_grid('paper_b_cifar10', 'tiny', fake_cifar/'res', progress=False)
+    assert len(recs) == 5
+
+def test_every_committed_result_file_has_the_schema():
+    "Every file in results/ is a schema-2 record named by its configuration."
+    files = sorted((Path(__file__).parents[1]/'results').glob('*.json'))
+    assert files
+    for f in files:
+        r = json.loads(f.read_text())
+        assert r['schema'] == SCHEMA and r['name'] == f.stem == run_name(r['config']), f.name
+        assert {'family', 'versions', 'device', 'data_variant', 'final', 'steps', 'train_s', 'eval_class_counts'} <= set(r), f.name
