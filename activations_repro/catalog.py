@@ -20,7 +20,9 @@ __all__ = ['SELU_LAMBDA', 'SELU_ALPHA', 'CATALOG', 'HIDDEN_GUIDE', 'OUTPUT_GUIDE
            'guidance_table']
 
 # %% ../nbs/00_catalog.ipynb #83f3725d
-def sigmoid(x): return 0.5*(1 + np.tanh(np.asarray(x, dtype=float)/2))   # = 1/(1+e^-x), no overflow for any x
+def sigmoid(x):
+    x = np.asarray(x, dtype=float); e = np.exp(-np.abs(x))                # never overflows, full precision in both tails
+    return np.where(x >= 0, 1/(1 + e), e/(1 + e))
 def d_sigmoid(x): s = sigmoid(x); return s*(1 - s)
 
 # %% ../nbs/00_catalog.ipynb #9ff05599

@@ -6,7 +6,7 @@ Docs: https://activations-repro.github.io/activations_repro/data.html.md"""
 
 # %% ../nbs/10_data.ipynb #d1643e54
 from __future__ import annotations
-import os, shutil, tarfile, tempfile, zlib, hashlib, gzip
+import os, shutil, tarfile, tempfile, zlib, hashlib, gzip, fcntl
 from pathlib import Path
 import numpy as np, torch
 from PIL import Image
@@ -69,13 +69,18 @@ def verify_archive(archive:Path, known:dict|None=None) -> str:
 # %% ../nbs/10_data.ipynb #358b12ce
 def extract_archive(archive:Path, dest:Path|None=None) -> Path:
     "Verify `archive`, then extract it into `dest` (default: the cache) atomically; returns the extracted folder."
-    archive = Path(archive); dest = Path(dest or cache_dir())
-    final = dest/archive.name.split('.')[0]; st = archive.stat(); stamp = f'{st.st_size} {st.st_mtime_ns}'
-    done = final/'.complete'
+    archive = Path(archive); dest = Path(dest or cache_dir()); dest.mkdir(parents=True, exist_ok=True)
+    final = dest/archive.name.split('.')[0]
+    with open(dest/f'.{final.name}.lock', 'w') as lk:                  # one process extracts, the others wait and reuse it
+        fcntl.flock(lk, fcntl.LOCK_EX)
+        return _extract(archive, final)
+
+def _extract(archive, final):
+    st = archive.stat(); stamp = f'{st.st_size} {st.st_mtime_ns}'; done = final/'.complete'
     if done.exists() and done.read_text().split('\n')[0] == stamp: return final    # the same archive as last time
     sha = verify_archive(archive)
     if final.exists(): shutil.rmtree(final)                       # an interrupted extraction, or another archive's
-    tmp = Path(tempfile.mkdtemp(dir=dest, prefix='.partial-'))
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix='.partial-'))
     try:
         with tarfile.open(archive) as tf: tf.extractall(tmp, filter='data')
     except (tarfile.TarError, EOFError, OSError, zlib.error) as e:

@@ -165,8 +165,9 @@ def provenance(records:list) -> str:
     extra += f', time limit {", ".join(f"{x/60:g} min" for x in sorted(t))} of training steps' if t else ''
     es = {r['config'].get('epoch_size') for r in records} - {None}
     extra += f', epochs of {", ".join(map(str, sorted(es)))} images' if es else ''
-    ev = {sum(r['eval_class_counts'].values()) for r in records if r.get('eval_class_counts')}
-    extra += f', evaluated on {", ".join(f"{x:,}" for x in sorted(ev))} test images' if ev else ''
+    ev = {(sum(c.values()), sum(v > 0 for v in c.values()), len(c)) for r in records if (c := r.get('eval_class_counts'))}
+    extra += ''.join(f', evaluated on {n:,} test images of {k} of the {m} classes' if k < m else f', evaluated on {n:,} test images'
+                     for n, k, m in sorted(ev))
     return f'{ep}{extra}, {len(seeds)} seed(s) {seeds}, {len(records)} runs; device: {"; ".join(devs)}; data: {", ".join(vars_)}'
 
 def curves(records:list, metric:str):
