@@ -6,12 +6,16 @@ Docs: https://activations-repro.github.io/activations_repro/learnable.html.md"""
 
 # %% ../nbs/02_learnable.ipynb #06284424
 from __future__ import annotations
-import math
+import ctypes, fcntl, hashlib, math, os, platform, subprocess, warnings
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
 import torch
 from torch import nn, Tensor
 
 # %% auto #0
-__all__ = ['PAPER_INIT', 'ACTIVATIONS', 'naive_exponential', 'ScaledNegative', 'exponential', 'rational', 'Exponential',
+__all__ = ['FUSED_SOURCE', 'PAPER_INIT', 'ACTIVATIONS', 'naive_exponential', 'fused_library', 'scaled_negative',
+           'scaled_negative_backward', 'use_fused', 'ScaledNegative', 'exponential', 'rational', 'Exponential',
            'Rational', 'make_activation', 'swap_activations', 'activation_params', 'finite_sweep']
 
 # %% ../nbs/02_learnable.ipynb #d0c28872
@@ -33,21 +37,156 @@ def _f(x:Tensor, p:Tensor) -> Tensor:
     neg = torch.where(x < -1, torch.reciprocal(torch.reciprocal(x) - p), x/(1 - p*x))
     return torch.where(x >= 0, x, neg)
 
-# %% ../nbs/02_learnable.ipynb #69869732
+# %% ../nbs/02_learnable.ipynb #0869029f
+FUSED_SOURCE = r'''
+#include <stdint.h>
+#include <float.h>
+#define DEF(T, S, MAX) \
+static inline T w_##S(T v, T p, T* t) { T vc = v < -MAX ? -MAX : v; *t = -p*vc; return (T)1/((T)1 + *t); } \
+static inline T f_##S(T v, T p, T c) { T t; T w = w_##S(v, p, &t); T vc = v < -MAX ? -MAX : v; \
+  T neg = t <= MAX ? vc*w : -c; return v < (T)0 ? neg : v; } \
+void ar_fwd_##S(const T* restrict x, T* restrict y, const T* restrict p, const T* restrict c, int64_t outer, int64_t C, int64_t inner) { \
+  if (inner == 1) { for (int64_t o = 0; o < outer; o++) { const T* xs = x + o*C; T* ys = y + o*C; \
+      for (int64_t k = 0; k < C; k++) ys[k] = f_##S(xs[k], p[k], c[k]); } return; } \
+  for (int64_t o = 0; o < outer; o++) for (int64_t k = 0; k < C; k++) { const T pk = p[k], ck = c[k]; \
+      const T* xs = x + (o*C + k)*inner; T* ys = y + (o*C + k)*inner; for (int64_t i = 0; i < inner; i++) ys[i] = f_##S(xs[i], pk, ck); } } \
+static inline T b_##S(T v, T g, T p, T c, int mode, T* gx) { \
+  T t; T w = w_##S(v, p, &t); T vc = v < -MAX ? -MAX : v; T fn = v < (T)0 ? (t <= MAX ? vc*w : -c) : (T)0; T u = -p*fn; \
+  T wx = v < (T)0 ? w : (T)1; *gx = g*wx*wx; return mode ? g*u*u : g*u*fn; } \
+void ar_bwd_##S(const T* restrict g, const T* restrict x, const T* restrict p, const T* restrict c, T* restrict gx, \
+                T* restrict acc, int mode, int64_t outer, int64_t C, int64_t inner) { \
+  if (inner == 1) { for (int64_t o = 0; o < outer; o++) { const T* xs = x + o*C; const T* gs = g + o*C; T* gxs = gx + o*C; \
+      for (int64_t k = 0; k < C; k++) acc[k] += b_##S(xs[k], gs[k], p[k], c[k], mode, gxs + k); } return; } \
+  for (int64_t o = 0; o < outer; o++) for (int64_t k = 0; k < C; k++) { const T pk = p[k], ck = c[k]; int64_t off = (o*C + k)*inner; \
+      T s = 0; for (int64_t i = 0; i < inner; i++) s += b_##S(x[off + i], g[off + i], pk, ck, mode, gx + off + i); acc[k] += s; } }
+DEF(float, f32, FLT_MAX)
+DEF(double, f64, DBL_MAX)
+'''
+
+# %% ../nbs/02_learnable.ipynb #4bc3e0b5
+_LIB = {}
+
+def _kernel_dir() -> Path:
+    d = Path(os.environ.get('ACTIVATIONS_REPRO_CACHE') or Path.home()/'.cache'/'activations_repro')/'kernels'
+    d.mkdir(parents=True, exist_ok=True); return d
+
+def _cpu_id() -> str:
+    try: flags = next(l for l in open('/proc/cpuinfo') if l.startswith('flags'))
+    except (OSError, StopIteration): flags = platform.processor()
+    return hashlib.sha1(f'{platform.machine()} {flags}'.encode()).hexdigest()[:10]
+
+def fused_library():
+    "The compiled fused kernels (ctypes), compiled on first use; None (and one warning) where no C compiler works."
+    if 'lib' in _LIB: return _LIB['lib']
+    lib = None
+    try:
+        d = _kernel_dir(); tag = hashlib.sha1(FUSED_SOURCE.encode()).hexdigest()[:10]; so = d/f'fused-{tag}-{_cpu_id()}.so'
+        if not so.exists():
+            with open(d/'.compile.lock', 'w') as lk:
+                fcntl.flock(lk, fcntl.LOCK_EX)
+                if not so.exists():
+                    src = d/f'fused-{tag}.c'; src.write_text(FUSED_SOURCE); tmp = so.with_name(f'.{so.name}.tmp{os.getpid()}')
+                    cc = os.environ.get('CC', 'cc')
+                    subprocess.run([cc, '-O3', '-march=native', '-fPIC', '-shared', '-o', str(tmp), str(src)], check=True, capture_output=True)
+                    os.replace(tmp, so)
+        lib = ctypes.CDLL(str(so)); P, I = ctypes.c_void_p, ctypes.c_int64
+        for s in ('f32', 'f64'):
+            getattr(lib, f'ar_fwd_{s}').argtypes = [P, P, P, P, I, I, I]
+            getattr(lib, f'ar_bwd_{s}').argtypes = [P, P, P, P, P, P, ctypes.c_int, I, I, I]
+    except Exception as e:
+        warnings.warn(f'activations_repro: the fused CPU kernel is not available ({type(e).__name__}: {e}); '
+                      f'using the slower tensor-operation path (install a C compiler, or set CC, for the fast one)')
+        lib = None
+    _LIB['lib'] = lib; return lib
+
+# %% ../nbs/02_learnable.ipynb #3daf56fb
+_POOL = {}
+
+def _cl(x:Tensor) -> bool: return x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+
+def _layout(x:Tensor, n:int):
+    "(tensor to read, outer, C, inner) of `x` for `n` parameters; channels-last 4-d tensors in place."
+    if n == 1: x = x if _cl(x) else x.contiguous(); return x, 1, 1, x.numel()       # one parameter: any dense order
+    if _cl(x): return x, x.shape[0]*x.shape[2]*x.shape[3], n, 1
+    x = x.contiguous(); return x, x.shape[0], n, x.numel()//(x.shape[0]*n)
+
+def _like(t:Tensor, x:Tensor) -> Tensor:
+    "`t` in the memory layout of `x` (as `_layout` reads it)."
+    return t.contiguous(memory_format=torch.channels_last) if _cl(x) else t.contiguous()
+
+def _chunks(outer:int, inner:int, C:int) -> list:
+    "[(element offset, outer, inner)] pieces for the threads: along `outer`, or along `inner` when there is one row."
+    nt = torch.get_num_threads() if outer*C*inner >= 1 << 17 else 1
+    if outer == 1: step = -(-inner//nt); return [(s, 1, min(step, inner - s)) for s in range(0, inner, step)]
+    nt = max(1, min(nt, outer)); step = -(-outer//nt)
+    return [(s*C*inner, min(step, outer - s), inner) for s in range(0, outer, step)]
+
+def _run(jobs):
+    if len(jobs) == 1: return jobs[0]()
+    pool = _POOL.get('pool') or _POOL.setdefault('pool', ThreadPoolExecutor(max(2, os.cpu_count() or 2)))
+    for f in [pool.submit(j) for j in jobs]: f.result()
+
+# %% ../nbs/02_learnable.ipynb #125028cb
+def _pc(a:Tensor, kind:str, dt):
+    "(p, c) per channel for the kernels, as contiguous vectors of dtype `dt`."
+    a = a.detach().reshape(-1).to(dt); p = _p(a, kind)
+    c = torch.exp(a) if kind == 'exponential' else a.abs()
+    return p.contiguous(), c.contiguous()
+
+@torch.library.custom_op('activations_repro::scaled_negative', mutates_args=())
+def scaled_negative(x:Tensor, a:Tensor, kind:str) -> Tensor:
+    "Fused forward (CPU, float32/float64): f(x) for the parameter `a` (1 or C values) of the activation `kind`."
+    lib = fused_library(); xs, outer, C, inner = _layout(x, a.numel()); y = torch.empty_like(xs)
+    p, c = _pc(a, kind, x.dtype); fn = getattr(lib, 'ar_fwd_' + ('f32' if x.dtype == torch.float32 else 'f64'))
+    es, ps, cs, ys = xs.element_size(), p.data_ptr(), c.data_ptr(), y.data_ptr()
+    _run([partial(fn, xs.data_ptr() + s*es, ys + s*es, ps, cs, m, C, k) for s, m, k in _chunks(outer, inner, C)])
+    return y
+
+@scaled_negative.register_fake
+def _(x, a, kind): return torch.empty_like(x)
+
+# %% ../nbs/02_learnable.ipynb #18320054
+@torch.library.custom_op('activations_repro::scaled_negative_backward', mutates_args=())
+def scaled_negative_backward(g:Tensor, x:Tensor, a:Tensor, kind:str) -> tuple[Tensor, Tensor]:
+    "Fused backward: (dL/dx, dL/da) from the incoming gradient `g`, the input `x` and the parameter `a`."
+    lib = fused_library(); n = a.numel(); xs, outer, C, inner = _layout(x, n)
+    gs = _like(g, x)
+    gx = torch.empty_like(xs); p, c = _pc(a, kind, x.dtype); parts = _chunks(outer, inner, C)
+    acc = torch.zeros(len(parts), C, dtype=x.dtype); fn = getattr(lib, 'ar_bwd_' + ('f32' if x.dtype == torch.float32 else 'f64'))
+    es, mode = xs.element_size(), int(kind == 'rational')
+    _run([partial(fn, gs.data_ptr() + s*es, xs.data_ptr() + s*es, p.data_ptr(), c.data_ptr(), gx.data_ptr() + s*es,
+                  acc[i].data_ptr(), mode, m, C, k) for i, (s, m, k) in enumerate(parts)])
+    ga = acc.sum(0)
+    if kind == 'rational': ga = -torch.sign(a.detach().reshape(-1).to(x.dtype))*ga
+    return gx, ga.reshape(a.shape).to(a.dtype)
+
+@scaled_negative_backward.register_fake
+def _(g, x, a, kind): return torch.empty_like(x), torch.empty_like(a)
+
+# %% ../nbs/02_learnable.ipynb #74561d68
+def use_fused(x:Tensor) -> bool:
+    "True where the fused CPU kernels apply: float32/float64 on the CPU, outside torch.func transforms and export/ONNX traces."
+    if x.device.type != 'cpu' or x.dtype not in (torch.float32, torch.float64): return False
+    if torch.compiler.is_compiling(): return not torch.compiler.is_exporting() and _LIB.get('lib') is not None
+    if torch.onnx.is_in_onnx_export() or torch._C._are_functorch_transforms_active(): return False
+    return fused_library() is not None
+
+# %% ../nbs/02_learnable.ipynb #8c7f6cf9
 class ScaledNegative(torch.autograd.Function):
-    "f = 1/(1/x - p) for x < 0, x elsewhere, with p = e^-a or 1/|a| broadcast against x; analytic, differentiable derivatives."
+    "f = x/(1 + p|x|) for x < 0, x elsewhere, with p = e^-a or 1/|a| broadcast against x; analytic, differentiable derivatives."
     generate_vmap_rule = True
     @staticmethod
-    def forward(x, a, kind):
+    def forward(x, a, kind, fused):
+        if fused: return scaled_negative(x, a, kind)
         xo = x.to(_opmath(x.dtype)); return _f(xo, _p(a.to(xo.dtype), kind)).to(x.dtype)
     @staticmethod
     def setup_context(ctx, inputs, output):
-        x, a, kind = inputs; ctx.kind = kind
-        ctx.save_for_backward(x, a, output); ctx.save_for_forward(x, a, output)
+        x, a, kind, fused = inputs; ctx.kind, ctx.fused = kind, fused          # the input only, like ReLU keeps one tensor
+        ctx.save_for_backward(x, a); ctx.save_for_forward(x, a)
     @staticmethod
-    def _partials(ctx, x, a, f):
+    def _partials(ctx, x, a):
         "(df/dx, df/da) elementwise, in the computation dtype, from differentiable operations."
-        dt = _opmath(x.dtype); x, a, f = x.to(dt), a.to(dt), f.to(dt); p = _p(a, ctx.kind)
+        dt = _opmath(x.dtype); x, a = x.to(dt), a.to(dt); p = _p(a, ctx.kind); f = _f(x, p)
         fn = f.clamp(max=0)                                                   # f on the negative side, 0 elsewhere
         xc = x.clamp(min=-torch.finfo(dt).max)                                # -inf -> -max: p*x is never 0*inf
         w = torch.where(x < 0, torch.reciprocal(1 - p*xc), torch.ones_like(x))  # f/x = 1/(1 + p|x|), no subtraction
@@ -56,13 +195,17 @@ class ScaledNegative(torch.autograd.Function):
         return w*w, da
     @staticmethod
     def backward(ctx, g):
-        x, a, f = ctx.saved_tensors; dx, da = ScaledNegative._partials(ctx, x, a, f); g = g.to(dx.dtype)
+        x, a = ctx.saved_tensors
+        if ctx.fused and not torch.is_grad_enabled():                         # nothing differentiates this backward
+            gx, ga = scaled_negative_backward(g, x, a, ctx.kind)
+            return (gx if ctx.needs_input_grad[0] else None), (ga if ctx.needs_input_grad[1] else None), None, None
+        dx, da = ScaledNegative._partials(ctx, x, a); g = g.to(dx.dtype)
         gx = (g*dx).to(x.dtype) if ctx.needs_input_grad[0] else None
         ga = (g*da).sum_to_size(a.shape).to(a.dtype) if ctx.needs_input_grad[1] else None
-        return gx, ga, None
+        return gx, ga, None, None
     @staticmethod
-    def jvp(ctx, tx, ta, _):
-        x, a, f = ctx.saved_tensors; dx, da = ScaledNegative._partials(ctx, x, a, f)
+    def jvp(ctx, tx, ta, *_):
+        x, a = ctx.saved_tensors; dx, da = ScaledNegative._partials(ctx, x, a)
         out = torch.zeros_like(dx)
         if tx is not None: out = out + dx*tx.to(dx.dtype)
         if ta is not None: out = out + da*ta.to(dx.dtype)
@@ -85,11 +228,11 @@ def _broadcast(x:Tensor, a:Tensor, who:str) -> Tensor:
 # %% ../nbs/02_learnable.ipynb #b780eef9
 def exponential(x:Tensor, a) -> Tensor:
     "Exponential-type activation: x for x>=0, e^a x/(e^a - x) for x<0."
-    return ScaledNegative.apply(x, _broadcast(x, a, 'exponential'), 'exponential')
+    a = _broadcast(x, a, 'exponential'); return ScaledNegative.apply(x, a, 'exponential', use_fused(x))
 
 def rational(x:Tensor, a) -> Tensor:
     "Rational-type activation: x for x>=0, c x/(c - x) for x<0 with c = |a| (no pole for a <= 0; a = 0 is ReLU)."
-    return ScaledNegative.apply(x, _broadcast(x, a, 'rational'), 'rational')
+    a = _broadcast(x, a, 'rational'); return ScaledNegative.apply(x, a, 'rational', use_fused(x))
 
 # %% ../nbs/02_learnable.ipynb #c0279a52
 class _LearnableActivation(nn.Module):

@@ -4,7 +4,8 @@ import numpy as np, pytest, torch, sympy as sp
 from torch import nn
 from hypothesis import given, settings, assume, strategies as st
 from activations_repro.learnable import (Exponential, Rational, exponential, rational, naive_exponential, swap_activations,
-                                         make_activation, activation_params, finite_sweep, ACTIVATIONS)
+                                         make_activation, activation_params, finite_sweep, ACTIVATIONS, ScaledNegative, _broadcast,
+                                         use_fused, fused_library)
 from activations_repro import derivation as D
 
 FNS = [exponential, rational]
@@ -235,3 +236,55 @@ def test_module_arguments_are_checked():
     for bad in (float('nan'), float('inf')):
         with pytest.raises(ValueError, match='init must be a finite number'): Rational(1, init=bad)
     with pytest.raises(ValueError, match='has 4 parameters .* has no channel dim'): Exponential(4)(torch.randn(5))
+
+DEVICES = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])      # on a GPU machine the same tests run the CUDA path
+
+@pytest.mark.parametrize('device', DEVICES)
+@pytest.mark.parametrize('fn', FNS)
+def test_paths_on_every_device(fn, device):
+    "gradcheck and gradgradcheck of the path each device takes (the fused CPU kernel, or the tensor-operation path elsewhere)."
+    x = (torch.randn(3, 4, 5, dtype=torch.float64, device=device)*3).requires_grad_(); a = torch.tensor([0.2, -0.3, 0.5, 1.], dtype=torch.float64, device=device, requires_grad=True)
+    assert torch.autograd.gradcheck(fn, (x, a)) and torch.autograd.gradgradcheck(fn, (x, a))
+
+@pytest.mark.parametrize('kind', ['exponential', 'rational'])
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+@pytest.mark.parametrize('n,layout,threads', [(1, 'contiguous', 1), (1, 'channels_last', 2), (16, 'contiguous', 2), (16, 'channels_last', 1), (16, 'channels_last', 2)])
+def test_fused_kernel_equals_tensor_path(kind, dtype, n, layout, threads):
+    "The fused CPU kernel (threads splitting a large tensor) gives the tensor-operation path's values and gradients."
+    assert fused_library() is not None
+    old = torch.get_num_threads(); torch.set_num_threads(threads)
+    try:
+        torch.manual_seed(0); x = torch.randn(8, 16, 48, 48, dtype=dtype)*4
+        x[0, 0, 0, :4] = torch.tensor([-float('inf'), -1e30, -1e-30, 0.])
+        if layout == 'channels_last': x = x.to(memory_format=torch.channels_last)
+        x.requires_grad_(); a = (torch.randn(n, dtype=dtype)*0.5 + 0.3).requires_grad_(); g = torch.randn_like(x)
+        ab = _broadcast(x, a, kind); assert use_fused(x)
+        y1 = ScaledNegative.apply(x, ab, kind, True); gx1, ga1 = torch.autograd.grad(y1, (x, a), g)
+        y2 = ScaledNegative.apply(x, ab, kind, False); gx2, ga2 = torch.autograd.grad(y2, (x, a), g)
+        tol = dict(rtol=1e-5, atol=1e-6) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-14)
+        assert torch.allclose(y1, y2, **tol) and torch.allclose(gx1, gx2, **tol) and torch.allclose(ga1, ga2, rtol=1e-4 if dtype == torch.float32 else 1e-10)
+        assert y1.stride() == x.stride() and gx1.stride() == x.stride()        # channels-last stays channels-last
+    finally: torch.set_num_threads(old)
+
+def test_without_a_compiler_it_falls_back_with_one_warning(tmp_path):
+    import subprocess, sys, os
+    code = ("import warnings, torch\nwarnings.simplefilter('always')\nfrom activations_repro.learnable import Exponential, exponential, ScaledNegative\n"
+            "with warnings.catch_warnings(record=True) as w:\n    m = Exponential(3, 0.2); x = torch.randn(2, 3, 4, requires_grad=True); y = m(x); y.sum().backward(); m(x)\n"
+            "ref = ScaledNegative.apply(x, m.a.view(1, 3, 1), 'exponential', False)\n"
+            "msgs = [str(i.message) for i in w if 'fused CPU kernel' in str(i.message)]\nprint(len(msgs), torch.allclose(y, ref), msgs[0][:60])")
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env={**os.environ, 'CC': '/nonexistent/cc', 'ACTIVATIONS_REPRO_CACHE': str(tmp_path)})
+    assert r.returncode == 0, r.stderr
+    n, same, msg = r.stdout.split(' ', 2)
+    assert n == '1' and same == 'True' and 'not available' in msg
+
+@pytest.mark.parametrize('cls', [Exponential, Rational])
+def test_onnx_export_runs_in_onnxruntime(cls, tmp_path):
+    "The deployment client: torch.onnx.export (dynamo), then onnxruntime gives the module's values."
+    import warnings, onnxruntime as ort
+    m = nn.Sequential(nn.Conv2d(3, 4, 3), cls(4, 0.3), nn.Flatten(), nn.Linear(4*6*6, 2)).eval(); x = torch.randn(2, 3, 8, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore'); prog = torch.onnx.export(m, (x,), dynamo=True, verbose=False)
+    prog.save(str(tmp_path/'m.onnx'))
+    s = ort.InferenceSession(str(tmp_path/'m.onnx'), providers=['CPUExecutionProvider'])
+    out = s.run(None, {s.get_inputs()[0].name: x.numpy()})[0]
+    assert np.allclose(out, m(x).detach().numpy(), atol=1e-5)

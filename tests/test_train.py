@@ -99,3 +99,14 @@ def test_every_committed_result_file_has_the_schema():
         r = json.loads(f.read_text())
         assert r['schema'] == SCHEMA and r['name'] == f.stem == run_name(r['config']), f.name
         assert {'family', 'versions', 'device', 'data_variant', 'final', 'steps', 'train_s', 'eval_class_counts'} <= set(r), f.name
+
+def test_fused_kernel_does_not_change_results(fake_cifar, monkeypatch):
+    "The same seed trained with the fused kernel and with the tensor-operation path gives the same record, to float tolerance."
+    from activations_repro import learnable as L
+    cfg = dict(act='exponential', epochs=2, bs=20, seed=2)
+    fast = train_run(cfg, fake_cifar/'fast')
+    monkeypatch.setitem(L._LIB, 'lib', None)
+    slow = train_run(cfg, fake_cifar/'slow')
+    for e1, e2 in zip(fast['epochs'], slow['epochs']):
+        for k in ('train_loss', 'valid_loss', 'valid_acc'): assert e1[k] == pytest.approx(e2[k], rel=1e-4, abs=1e-6), k
+    for l in fast['a'][-1]: assert fast['a'][-1][l] == pytest.approx(slow['a'][-1][l], rel=1e-4, abs=1e-6)
