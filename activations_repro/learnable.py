@@ -14,9 +14,9 @@ import torch
 from torch import nn, Tensor
 
 # %% auto #0
-__all__ = ['FUSED_SOURCE', 'PAPER_INIT', 'ACTIVATIONS', 'naive_exponential', 'fused_library', 'scaled_negative',
-           'scaled_negative_backward', 'use_fused', 'ScaledNegative', 'exponential', 'rational', 'Exponential',
-           'Rational', 'make_activation', 'swap_activations', 'activation_params', 'finite_sweep']
+__all__ = ['FUSED_SOURCE', 'scaled_negative', 'scaled_negative_backward', 'PAPER_INIT', 'ACTIVATIONS', 'naive_exponential',
+           'fused_library', 'fused_forward', 'fused_backward', 'use_fused', 'ScaledNegative', 'exponential', 'rational',
+           'Exponential', 'Rational', 'make_activation', 'swap_activations', 'activation_params', 'finite_sweep']
 
 # %% ../nbs/02_learnable.ipynb #d0c28872
 def naive_exponential(x:Tensor, a:Tensor) -> Tensor:
@@ -53,12 +53,17 @@ void ar_fwd_##S(const T* restrict x, T* restrict y, const T* restrict p, const T
 static inline T b_##S(T v, T g, T p, T c, int mode, T* gx) { \
   T t; T w = w_##S(v, p, &t); T vc = v < -MAX ? -MAX : v; T fn = v < (T)0 ? (t <= MAX ? vc*w : -c) : (T)0; T u = -p*fn; \
   T wx = v < (T)0 ? w : (T)1; *gx = g*wx*wx; return mode ? g*u*u : g*u*fn; } \
+static T row_##S(const T* restrict g, const T* restrict x, T p, T c, int mode, T* restrict gx, int64_t n) { \
+  T s[16] = {0}; int64_t i = 0; /* 16 partial sums: a reduction the compiler can vectorise without reordering freedom */ \
+  for (; i + 16 <= n; i += 16) for (int j = 0; j < 16; j++) s[j] += b_##S(x[i + j], g[i + j], p, c, mode, gx + i + j); \
+  for (; i < n; i++) s[0] += b_##S(x[i], g[i], p, c, mode, gx + i); \
+  T t = 0; for (int j = 0; j < 16; j++) t += s[j]; return t; } \
 void ar_bwd_##S(const T* restrict g, const T* restrict x, const T* restrict p, const T* restrict c, T* restrict gx, \
                 T* restrict acc, int mode, int64_t outer, int64_t C, int64_t inner) { \
   if (inner == 1) { for (int64_t o = 0; o < outer; o++) { const T* xs = x + o*C; const T* gs = g + o*C; T* gxs = gx + o*C; \
       for (int64_t k = 0; k < C; k++) acc[k] += b_##S(xs[k], gs[k], p[k], c[k], mode, gxs + k); } return; } \
-  for (int64_t o = 0; o < outer; o++) for (int64_t k = 0; k < C; k++) { const T pk = p[k], ck = c[k]; int64_t off = (o*C + k)*inner; \
-      T s = 0; for (int64_t i = 0; i < inner; i++) s += b_##S(x[off + i], g[off + i], pk, ck, mode, gx + off + i); acc[k] += s; } }
+  for (int64_t o = 0; o < outer; o++) for (int64_t k = 0; k < C; k++) { int64_t off = (o*C + k)*inner; \
+      acc[k] += row_##S(g + off, x + off, p[k], c[k], mode, gx + off, inner); } }
 DEF(float, f32, FLT_MAX)
 DEF(double, f64, DBL_MAX)
 '''
@@ -133,8 +138,7 @@ def _pc(a:Tensor, kind:str, dt):
     c = torch.exp(a) if kind == 'exponential' else a.abs()
     return p.contiguous(), c.contiguous()
 
-@torch.library.custom_op('activations_repro::scaled_negative', mutates_args=())
-def scaled_negative(x:Tensor, a:Tensor, kind:str) -> Tensor:
+def fused_forward(x:Tensor, a:Tensor, kind:str) -> Tensor:
     "Fused forward (CPU, float32/float64): f(x) for the parameter `a` (1 or C values) of the activation `kind`."
     lib = fused_library(); xs, outer, C, inner = _layout(x, a.numel()); y = torch.empty_like(xs)
     p, c = _pc(a, kind, x.dtype); fn = getattr(lib, 'ar_fwd_' + ('f32' if x.dtype == torch.float32 else 'f64'))
@@ -142,12 +146,13 @@ def scaled_negative(x:Tensor, a:Tensor, kind:str) -> Tensor:
     _run([partial(fn, xs.data_ptr() + s*es, ys + s*es, ps, cs, m, C, k) for s, m, k in _chunks(outer, inner, C)])
     return y
 
+scaled_negative = torch.library.custom_op('activations_repro::scaled_negative', fused_forward, mutates_args=())
+
 @scaled_negative.register_fake
 def _(x, a, kind): return torch.empty_like(x)
 
 # %% ../nbs/02_learnable.ipynb #18320054
-@torch.library.custom_op('activations_repro::scaled_negative_backward', mutates_args=())
-def scaled_negative_backward(g:Tensor, x:Tensor, a:Tensor, kind:str) -> tuple[Tensor, Tensor]:
+def fused_backward(g:Tensor, x:Tensor, a:Tensor, kind:str) -> tuple[Tensor, Tensor]:
     "Fused backward: (dL/dx, dL/da) from the incoming gradient `g`, the input `x` and the parameter `a`."
     lib = fused_library(); n = a.numel(); xs, outer, C, inner = _layout(x, n)
     gs = _like(g, x)
@@ -159,6 +164,8 @@ def scaled_negative_backward(g:Tensor, x:Tensor, a:Tensor, kind:str) -> tuple[Te
     ga = acc.sum(0)
     if kind == 'rational': ga = -torch.sign(a.detach().reshape(-1).to(x.dtype))*ga
     return gx, ga.reshape(a.shape).to(a.dtype)
+
+scaled_negative_backward = torch.library.custom_op('activations_repro::scaled_negative_backward', fused_backward, mutates_args=())
 
 @scaled_negative_backward.register_fake
 def _(g, x, a, kind): return torch.empty_like(x), torch.empty_like(a)
@@ -177,7 +184,7 @@ class ScaledNegative(torch.autograd.Function):
     generate_vmap_rule = True
     @staticmethod
     def forward(x, a, kind, fused):
-        if fused: return scaled_negative(x, a, kind)
+        if fused: return scaled_negative(x, a, kind) if torch.compiler.is_compiling() else fused_forward(x, a, kind)
         xo = x.to(_opmath(x.dtype)); return _f(xo, _p(a.to(xo.dtype), kind)).to(x.dtype)
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -197,7 +204,7 @@ class ScaledNegative(torch.autograd.Function):
     def backward(ctx, g):
         x, a = ctx.saved_tensors
         if ctx.fused and not torch.is_grad_enabled():                         # nothing differentiates this backward
-            gx, ga = scaled_negative_backward(g, x, a, ctx.kind)
+            gx, ga = (scaled_negative_backward if torch.compiler.is_compiling() else fused_backward)(g, x, a, ctx.kind)
             return (gx if ctx.needs_input_grad[0] else None), (ga if ctx.needs_input_grad[1] else None), None, None
         dx, da = ScaledNegative._partials(ctx, x, a); g = g.to(dx.dtype)
         gx = (g*dx).to(x.dtype) if ctx.needs_input_grad[0] else None

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np, torch
 import torch.nn.functional as F
 from fastai.learner import Learner
-from fastai.callback.core import Callback, CancelFitException
+from fastai.callback.core import Callback, CancelFitException, _events
 from fastai.callback.progress import ProgressCallback
 from fastai.callback.channelslast import ChannelsLast
 from fastai.optimizer import Adam
@@ -27,14 +27,21 @@ from .configs import check_config, run_name, family, SAVE_WEIGHTS
 from .results import make_record, write_json_atomic, atomic_save, claim_run
 
 # %% auto #0
-__all__ = ['FINAL_KEYS', 'new_hist', 'StepTimer', 'EpochStats', 'TrackA', 'LossTrace', 'TrackKernel', 'RefreshAnchors',
-           'TimeLimit', 'EpochCheckpoint', 'restore', 'adam', 'eval_counts', 'make_learner', 'final_metrics',
-           'train_run', 'kaftron_run', 'load_trained']
+__all__ = ['FINAL_KEYS', 'new_hist', 'Recording', 'StepTimer', 'EpochStats', 'TrackA', 'LossTrace', 'TrackKernel',
+           'RefreshAnchors', 'TimeLimit', 'EpochCheckpoint', 'restore', 'adam', 'eval_counts', 'make_learner',
+           'final_metrics', 'train_run', 'kaftron_run', 'load_trained']
 
 # %% ../nbs/13_train.ipynb #c8e29b1c
 def new_hist() -> dict: return dict(epochs=[], a=[], trace=[], steps=0, train_s=0.)
 
-class StepTimer(Callback):
+class Recording(Callback):
+    "Base of this module's callbacks: an event a callback does not define costs one set lookup, not fastai's attribute delegation."
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw); cls._defined = {e for e in _events if callable(getattr(cls, e, None))}
+    def __call__(self, event_name):
+        if event_name in self._defined or event_name == 'after_fit': return super().__call__(event_name)
+
+class StepTimer(Recording):
     "Seconds of each training step, summed per epoch and over the run (`hist['train_s']`, `hist['steps']`)."
     order = 55
     def before_epoch(self): self.learn.epoch_s, self.learn.epoch_steps = 0., 0
@@ -47,7 +54,7 @@ class StepTimer(Callback):
         self.learn.epoch_s += dt; self.learn.epoch_steps += 1; self.hist['train_s'] += dt; self.hist['steps'] += 1
 
 # %% ../nbs/13_train.ipynb #af277a15
-class EpochStats(Callback):
+class EpochStats(Recording):
     "Each epoch's train loss and accuracy (over its batches), validation loss and metrics, ms per step."
     order = 60   # after fastai's Recorder (50), whose validation metrics it reads
     def before_epoch(self): self.tot, self.correct, self.n, self.classes = 0., 0, 0, False
@@ -67,7 +74,7 @@ class EpochStats(Callback):
         self.hist['epochs'].append(e)
 
 # %% ../nbs/13_train.ipynb #08ca8c0e
-class TrackA(Callback):
+class TrackA(Recording):
     "Every learnable activation parameter, at the start and after every epoch (`hist['a']`)."
     order = 61
     def before_fit(self):
@@ -76,7 +83,7 @@ class TrackA(Callback):
         if self.learn.epoch_steps: self.hist['a'].append(activation_params(self.model))
 
 # %% ../nbs/13_train.ipynb #fd0c3eba
-class LossTrace(Callback):
+class LossTrace(Recording):
     "The loss of every `every`-th training step and the training seconds up to it (`hist['trace']`)."
     order = 61
     def __init__(self, every:int=20): self.every = every
@@ -85,7 +92,7 @@ class LossTrace(Callback):
             self.hist['trace'].append(dict(step=self.hist['steps'], train_s=round(self.hist['train_s'], 3), loss=self.loss.item()))
 
 # %% ../nbs/13_train.ipynb #b757a7a0
-class TrackKernel(Callback):
+class TrackKernel(Recording):
     "Kernel-output runs: the mean gradient norm of each epoch and the learned bandwidth `h` at its end."
     order = 62
     def before_epoch(self): self.g = 0.
@@ -96,13 +103,13 @@ class TrackKernel(Callback):
         e = self.hist['epochs'][-1]; e['grad_norm'] = self.g/self.learn.epoch_steps
         if hasattr(self.model, 'kout'): e['h'] = self.model.kout.h.item()
 
-class RefreshAnchors(Callback):
+class RefreshAnchors(Recording):
     "With refresh='epoch': recompute the kernel output's anchor indices at the start of every epoch."
     def before_epoch(self):
         if getattr(self.model, 'refresh', None) == 'epoch': self.model.refresh_anchors()
 
 # %% ../nbs/13_train.ipynb #7761f0b8
-class TimeLimit(Callback):
+class TimeLimit(Recording):
     "Stop training once `seconds` of training steps have passed; record the recent train loss there."
     order = 63
     def __init__(self, seconds:float|None, window:int=50): self.seconds, self.window = seconds, window
@@ -123,7 +130,7 @@ def _set_rng_state(learn, s):
     torch.set_rng_state(s['torch']); np.random.set_state(s['numpy']); random.setstate(s['python']); learn.dls.train.rng.setstate(s['dl'])
     if s.get('cuda') is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
 
-class EpochCheckpoint(Callback):
+class EpochCheckpoint(Recording):
     "Save everything a resumed run needs after each epoch that trained, atomically."
     order = 64
     def __init__(self, path:Path): self.path = Path(path)
