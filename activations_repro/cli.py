@@ -53,10 +53,13 @@ def ar_grid(grid:str='paper_b_cifar10', # paper_b_cifar10, paper_b_cifar100, pap
             budget:str='reduced',       # a budget of the grid's family, see `configs.BUDGETS` (e.g. full, reduced, quick, tiny)
             out:str='results',          # folder of result files
             shard:str='0/1',            # run only shard i of n, as "i/n"
-            workers:int=1,              # worker processes
-            device:str=None):           # torch device, e.g. cuda
+            workers:int=1,              # worker processes (local engine)
+            device:str=None,            # torch device, e.g. cuda
+            engine:str='local',         # local (worker processes on this machine) or ray (trials on a Ray cluster)
+            address:str=None):          # Ray cluster address (engine ray; default: a local Ray instance)
     "Run every missing run of a grid (or of one shard of it) and write their result files."
     from activations_repro.experiments import run_grid, shard as shard_
     user_errors(lambda: shard_(grid_configs(grid, budget), shard))
-    recs = user_errors(run_grid, grid, budget, out, shard, workers, device)
+    if engine not in ('local', 'ray'): user_errors(lambda: (_ for _ in ()).throw(ValueError(f'unknown engine {engine!r}; valid names: local, ray')))
+    recs = user_errors(run_grid, grid, budget, out, shard, workers, device, engine=engine, address=address)
     print(f'{grid} at budget {budget!r}, shard {shard}: {len(recs)} runs finished in {out}/')

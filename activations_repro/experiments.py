@@ -6,8 +6,9 @@ Docs: https://activations-repro.github.io/activations_repro/experiments.html.md"
 
 # %% ../nbs/14_experiments.ipynb #26a92158
 from __future__ import annotations
-import os, tempfile
+import os, signal, socket, tempfile
 from pathlib import Path
+from fastai.callback.core import Callback
 from fastcore.parallel import parallel
 from fastprogress.fastprogress import progress_bar
 from .configs import grid_configs, run_name
@@ -16,7 +17,8 @@ from .train import train_run
 from .data import load_images, fake_data_env
 
 # %% auto #0
-__all__ = ['CPU_ENV', 'PUBLISHED', 'shard', 'missing_runs', 'run_grid', 'report_settings', 'grid_records']
+__all__ = ['CPU_ENV', 'KILL_ONCE_ENV', 'PUBLISHED', 'shard', 'missing_runs', 'run_grid', 'ReportToRay', 'run_grid_ray',
+           'report_settings', 'grid_records']
 
 # %% ../nbs/14_experiments.ipynb #9d688bd6
 def shard(items:list, spec:str='0/1') -> list:
@@ -37,10 +39,12 @@ def missing_runs(grid:str, budget:str='reduced', out='results', shard_spec:str='
     return [c for c in shard(grid_configs(grid, budget), shard_spec) if not (Path(out)/f'{run_name(c)}.json').exists()]
 
 def run_grid(grid:str, budget:str='reduced', out='results', shard_spec:str='0/1', workers:int=1,
-             device=None, ckpt_dir=None, progress:bool=True) -> list:
-    "Run the missing runs of `grid` at `budget` (this shard), `workers` processes at a time; returns the grid's records."
+             device=None, ckpt_dir=None, progress:bool=True, engine:str='local', address:str|None=None) -> list:
+    "Run the missing runs of `grid` at `budget` (this shard), `workers` processes at a time or on Ray; returns the grid's records."
+    if engine not in ('local', 'ray'): raise ValueError(f"unknown engine {engine!r}; valid names: local, ray")
     todo = missing_runs(grid, budget, out, shard_spec); clean_orphans(out)
-    if todo:
+    if todo and engine == 'ray': run_grid_ray(todo, out, device, address)
+    elif todo:
         for ds in {c['dataset'] for c in todo}:              # extract and decode once, before workers start
             if ds in ('cifar10', 'cifar100', 'mnist'): load_images(ds)
         if workers > 1:
@@ -52,6 +56,58 @@ def run_grid(grid:str, budget:str='reduced', out='results', shard_spec:str='0/1'
             for c in (progress_bar(todo) if progress else todo): _one(c, out, device, ckpt_dir)
     names = {run_name(c) for c in shard(grid_configs(grid, budget), shard_spec)}
     return [r for r in read_results(out) if r['name'] in names]
+
+# %% ../nbs/14_experiments.ipynb #e7a74f13
+class ReportToRay(Callback):
+    "Report each finished epoch's metrics to Ray Tune (inside a trial)."
+    order = 70
+    def after_epoch(self):
+        if not self.learn.epoch_steps: return
+        from ray import tune
+        tune.report({k: v for k, v in self.hist['epochs'][-1].items() if isinstance(v, (int, float))})
+
+KILL_ONCE_ENV = 'AR_RAY_KILL_ONCE'   # fault injection for the tests: a folder; each trial's first attempt kills its own worker
+
+def _ray_trial(config:dict):
+    "One Ray Tune trial: `train_run` of one configuration, with the epochs reported to Ray."
+    from ray import tune
+    cfg, out = config['cfg'], Path(config['out'])
+    if os.environ.get(KILL_ONCE_ENV):
+        mark = Path(os.environ[KILL_ONCE_ENV])/run_name(cfg)
+        if not mark.exists(): mark.touch(); os.kill(os.getpid(), signal.SIGKILL)
+    rec = train_run({**cfg, 'threads': config['cpus']}, out, device=config['device'], cbs=[ReportToRay()])
+    if rec is None: raise RuntimeError(f'{run_name(cfg)} is held by another process (see {out}/locks/)')
+    tune.report({'finished': 1, **{k: v for k, v in rec['final'].items() if isinstance(v, (int, float))}})
+
+# %% ../nbs/14_experiments.ipynb #782ecf52
+def run_grid_ray(todo:list, out, device=None, address:str|None=None, cpus_per_trial:int=1, gpus_per_trial:float|None=None,
+                 max_failures:int=2) -> None:
+    "Run the configurations `todo` as Ray Tune trials (local Ray when `address` is None), retrying failed trials."
+    try: import ray; from ray import tune
+    except ImportError: raise ValueError('--engine ray needs Ray: pip install "activations_repro[cluster]"') from None
+    out = Path(out).resolve(); gpus = gpus_per_trial if gpus_per_trial is not None else (0.25 if device and 'cuda' in str(device) else 0)
+    env = {k: v for k, v in os.environ.items() if k.startswith(('ACTIVATIONS_REPRO_', 'MALLOC_', 'AR_'))}
+    try:
+        if address and ':' in address and address != 'auto':                # fail in seconds, not after Ray's minute of retries
+            host, port = address.removeprefix('ray://').rsplit(':', 1); socket.create_connection((host, int(port)), timeout=5).close()
+        ray.init(address=address, num_cpus=None if address else os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                  ignore_reinit_error=True, runtime_env={'env_vars': env})
+    except Exception as e:
+        raise ValueError(f'cannot reach a Ray cluster at {address!r} ({type(e).__name__}); start it with `ray start --head` '
+                         f'on the head node (and `ray start --address=...` on the others), or leave out --address for a local Ray') from None
+    have = ray.cluster_resources()
+    if have.get('CPU', 0) < cpus_per_trial or have.get('GPU', 0) < gpus:
+        raise ValueError(f'the Ray cluster has {have.get("CPU", 0):g} CPUs and {have.get("GPU", 0):g} GPUs; each trial asks for '
+                         f'{cpus_per_trial} CPU(s) and {gpus:g} GPU(s): add nodes, or lower --cpus-per-trial / use --device cpu')
+    trainable = tune.with_resources(_ray_trial, {'cpu': cpus_per_trial, 'gpu': gpus})
+    tuner = tune.Tuner(trainable, param_space=dict(cfg=tune.grid_search(todo), out=str(out), device=device, cpus=cpus_per_trial),
+                       run_config=tune.RunConfig(storage_path=tempfile.mkdtemp(prefix='ar-ray-'), verbose=0,
+                                                 failure_config=tune.FailureConfig(max_failures=max_failures)))
+    failed = [r for r in tuner.fit() if r.error]
+    if failed:
+        names = ', '.join(run_name(r.config['cfg']) for r in failed)
+        raise RuntimeError(f'{len(failed)} run(s) failed {max_failures + 1} times on Ray: {names}. Their finished epochs are kept in '
+                           f'{out}/checkpoints; fix the cause (see the first error: {type(failed[0].error).__name__}) and run the grid again')
 
 # %% ../nbs/14_experiments.ipynb #0998afe9
 PUBLISHED = {

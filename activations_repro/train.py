@@ -195,12 +195,12 @@ def eval_counts(learn) -> dict:
     return {names[i]: int(n) for i, n in enumerate(torch.bincount(y.long(), minlength=len(names)).tolist())} if not y.is_floating_point() else None
 
 # %% ../nbs/13_train.ipynb #6ab3c745
-def make_learner(cfg:dict, device=None, ckpt:Path|None=None) -> Learner:
+def make_learner(cfg:dict, device=None, ckpt:Path|None=None, cbs=()) -> Learner:
     "A fastai Learner for `cfg` with the recording, time-limit and checkpoint callbacks; the seed is set first."
     cfg = check_config(cfg); set_seed(cfg['seed'], reproducible=True)
     if family(cfg) == 'kaf': dls, model, loss, metric = _kaf_parts(cfg, device)
     else: (dls, model), loss, metric = _cifar_parts(cfg, device), CrossEntropyLossFlat(), accuracy
-    cbs = _recorders(cfg) + ([EpochCheckpoint(ckpt)] if ckpt else [])
+    cbs = _recorders(cfg) + ([EpochCheckpoint(ckpt)] if ckpt else []) + list(cbs)
     learn = Learner(dls, model, loss_func=loss, opt_func=adam(), lr=cfg['lr'], metrics=metric, cbs=cbs)
     if device is not None: learn.model.to(device)
     learn.cfg, learn.hist = cfg, new_hist(); return learn
@@ -223,7 +223,8 @@ def train_run(cfg:dict,            # configuration, see `configs.check_config`
               out='results',       # folder of result files (checkpoints in out/checkpoints, weights in out/weights)
               device=None,         # torch device; None: CPU
               progress:bool=False, # show fastprogress bars
-              ckpt_dir=None) -> dict|None:
+              ckpt_dir=None,       # checkpoints (default: out/checkpoints)
+              cbs=()) -> dict|None: # extra fastai callbacks (e.g. reporting to a cluster scheduler)
     "Train one configuration and write its result file; returns the record (None if another process holds the run)."
     cfg = check_config(cfg); name = run_name(cfg); out = Path(out); dest = out/f'{name}.json'
     if dest.exists(): return json.loads(dest.read_text())
@@ -233,7 +234,7 @@ def train_run(cfg:dict,            # configuration, see `configs.check_config`
         if dest.exists(): return json.loads(dest.read_text())
         if cfg['threads']: torch.set_num_threads(cfg['threads'])
         ckpt = Path(ckpt_dir or out/'checkpoints')/f'{name}.pth'
-        learn = make_learner(cfg, device, ckpt); started = time.time()
+        learn = make_learner(cfg, device, ckpt, cbs); started = time.time()
         done = restore(learn, ckpt) if ckpt.exists() else 0
         _fit(learn, cfg['epochs'] - done, progress)
         h = learn.hist

@@ -110,3 +110,21 @@ def test_fused_kernel_does_not_change_results(fake_cifar, monkeypatch):
     for e1, e2 in zip(fast['epochs'], slow['epochs']):
         for k in ('train_loss', 'valid_loss', 'valid_acc'): assert e1[k] == pytest.approx(e2[k], rel=1e-4, abs=1e-6), k
     for l in fast['a'][-1]: assert fast['a'][-1][l] == pytest.approx(slow['a'][-1][l], rel=1e-4, abs=1e-6)
+
+def test_ray_engine_same_files_and_retries(fake_cifar, monkeypatch):
+    "A tiny grid on a local Ray (2 CPUs) writes the same result files as the local engine; a trial whose worker is killed is retried."
+    pytest.importorskip('ray')
+    import ray
+    run_grid('paper_b_cifar10', 'tiny', fake_cifar/'local', progress=False)
+    (fake_cifar/'kill').mkdir(); monkeypatch.setenv('AR_RAY_KILL_ONCE', str(fake_cifar/'kill'))
+    try:
+        recs = run_grid('paper_b_cifar10', 'tiny', fake_cifar/'ray', engine='ray')
+        assert len(list((fake_cifar/'kill').iterdir())) == 5                 # every trial's first worker was killed
+        local = {r['name']: r for r in read_results(fake_cifar/'local')}
+        assert {r['name'] for r in recs} == set(local)
+        for r in recs:
+            for e1, e2 in zip(r['epochs'], local[r['name']]['epochs']):
+                assert e1['valid_loss'] == pytest.approx(e2['valid_loss'], rel=1e-5), r['name']
+        with pytest.raises(ValueError, match='cannot reach a Ray cluster'):
+            ray.shutdown(); run_grid('paper_b_cifar10', 'tiny', fake_cifar/'ray2', engine='ray', address='127.0.0.1:1')
+    finally: ray.shutdown()
