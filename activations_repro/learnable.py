@@ -16,7 +16,8 @@ from torch import nn, Tensor
 # %% auto #0
 __all__ = ['FUSED_SOURCE', 'scaled_negative', 'scaled_negative_backward', 'PAPER_INIT', 'ACTIVATIONS', 'naive_exponential',
            'fused_library', 'fused_forward', 'fused_backward', 'use_fused', 'ScaledNegative', 'exponential', 'rational',
-           'Exponential', 'Rational', 'make_activation', 'swap_activations', 'activation_params', 'finite_sweep']
+           'Exponential', 'Rational', 'make_activation', 'PerCallSite', 'swap_activations', 'activation_params',
+           'finite_sweep']
 
 # %% ../nbs/02_learnable.ipynb #d0c28872
 def naive_exponential(x:Tensor, a:Tensor) -> Tensor:
@@ -282,26 +283,54 @@ def make_activation(name:str,       # one of `ACTIVATIONS`
     if name == 'exponential': return Exponential(channels, init)
     return dict(relu=nn.ReLU, elu=lambda: nn.ELU(alpha=1.), silu=nn.SiLU, gelu=nn.GELU, mish=nn.Mish)[name]()
 
-# %% ../nbs/02_learnable.ipynb #b29518c7
-def _channels(m:nn.Module):
-    for attr in ('num_features', 'out_channels', 'out_features'):
-        if isinstance(getattr(m, attr, None), int): return getattr(m, attr)
+# %% ../nbs/02_learnable.ipynb #ab791660
+class PerCallSite(nn.Module):
+    "A shared activation that the forward calls at several places: one activation, with its own parameters, per call (in call order)."
+    def __init__(self, acts): super().__init__(); self.acts, self.calls = nn.ModuleList(acts), 0
+    def forward(self, x):
+        m = self.acts[self.calls % len(self.acts)]; self.calls += 1; return m(x)
+    def reset(self): self.calls = 0
+
+def _reset_calls(model, args):
+    for m in model.modules():
+        if isinstance(m, PerCallSite): m.reset()
+
+# %% ../nbs/02_learnable.ipynb #b48cb164
+def _call_widths(model, targets:dict, example) -> dict:
+    "{id of module: [channels of the input at each call]} over one forward pass of `example` (eval mode, no grad)."
+    widths = {}
+    def hook(mod, inp): widths.setdefault(id(mod), []).append(inp[0].shape[1] if inp[0].dim() > 1 else 1)
+    hs = [m.register_forward_pre_hook(hook) for m in targets.values()]; was = model.training
+    try:
+        model.eval()
+        with torch.no_grad(): model(example)
+    finally:
+        for h in hs: h.remove()
+        model.train(was)
+    return widths
 
 def swap_activations(model:nn.Module,            # modified in place and returned
                      name:str='exponential',     # the new activation, see `make_activation`
                      old=nn.ReLU,                # module type (or tuple of types) to replace
-                     per_channel:bool=False,     # one parameter per channel of the preceding layer
-                     init:float|None=None) -> nn.Module:
+                     per_channel:bool=False,     # one parameter per channel of the tensor reaching each call
+                     init:float|None=None,
+                     example:Tensor|None=None) -> nn.Module: # input for the sizing pass (default: one 3x64x64 image)
     "Replace every `old` module in `model` by a fresh `name` activation."
-    new, last = {}, None
-    for path, m in list(model.named_modules(remove_duplicate=False)):   # a module registered twice is visited twice
-        if isinstance(m, old):
-            if id(m) not in new:
-                if per_channel and last is None: raise ValueError(f'cannot size {path!r} per channel: no layer with channels precedes it')
-                new[id(m)] = make_activation(name, last if per_channel else 1, init)
+    paths = {}
+    for path, m in model.named_modules(remove_duplicate=False):
+        if isinstance(m, old): paths.setdefault(id(m), (path, m))
+    widths = _call_widths(model, {k: m for k, (_, m) in paths.items()}, torch.zeros(1, 3, 64, 64) if example is None else example) if per_channel else {}
+    new = {}
+    for k, (path, m) in paths.items():
+        if per_channel and k not in widths:
+            raise ValueError(f'cannot size {path!r} per channel: the example forward never called it; pass an example input that reaches it')
+        acts = [make_activation(name, w, init) for w in widths[k]] if per_channel else [make_activation(name, 1, init)]
+        new[k] = acts[0] if len(acts) == 1 else PerCallSite(acts)
+    for path, m in list(model.named_modules(remove_duplicate=False)):
+        if id(m) in new:
             parent, _, attr = path.rpartition('.')
             setattr(model.get_submodule(parent) if parent else model, attr, new[id(m)])
-        elif (ch := _channels(m)) is not None: last = ch
+    if any(isinstance(m, PerCallSite) for m in new.values()): model.register_forward_pre_hook(_reset_calls)
     return model
 
 # %% ../nbs/02_learnable.ipynb #24a90f32

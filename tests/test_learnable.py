@@ -165,23 +165,36 @@ def test_bad_input_errors():
     with pytest.raises(ValueError, match='num_parameters must be a positive int'): Exponential(0)
     with pytest.raises(ValueError, match='valid names'): make_activation('swish')
 
-def test_swap_resnet18_per_channel():
-    from torchvision.models import resnet18
-    net = resnet18(num_classes=10); n_relu_modules = sum(isinstance(m, nn.ReLU) for m in net.modules())
-    swap_activations(net, 'rational', per_channel=True)
-    acts = {n: m for n, m in net.named_modules() if isinstance(m, Rational)}
-    assert len(acts) == n_relu_modules == 9 and not any(isinstance(m, nn.ReLU) for m in net.modules())
-    bns = dict(net.named_modules())
-    for n, m in acts.items():                                   # sized from the BN before it
-        bn = bns[n.replace('relu', 'bn1')]; assert m.num_parameters == bn.num_features
-    out = net(torch.randn(2, 3, 32, 32)); out.sum().backward()
-    assert all(m.a.grad is not None for m in acts.values())
+@pytest.mark.parametrize('make,old', [('resnet18', nn.ReLU), ('resnet50', nn.ReLU), ('mobilenet_v3_small', (nn.ReLU, nn.Hardswish)),
+                                      ('efficientnet_b0', nn.SiLU)])
+def test_swap_per_channel_sizes_from_the_data_flow(make, old):
+    "Each new activation has as many parameters as the tensor reaching it has channels, at every call site; the model trains."
+    import torchvision.models as tvm
+    from activations_repro.learnable import PerCallSite
+    torch.manual_seed(0); net = getattr(tvm, make)(num_classes=10)
+    seen = {}                                                          # channels reaching each old module, per call, before the swap
+    hs = [m.register_forward_pre_hook(lambda mod, i: seen.setdefault(id(mod), []).append(i[0].shape[1])) for m in net.modules() if isinstance(m, old)]
+    net.eval(); net(torch.zeros(1, 3, 64, 64)); [h.remove() for h in hs]
+    olds = {n: m for n, m in net.named_modules() if isinstance(m, old)}
+    swap_activations(net, 'rational', old=old, per_channel=True).train()
+    assert not any(isinstance(m, old) for m in net.modules())
+    for n, m in olds.items():
+        new = net.get_submodule(n)
+        got = [a.num_parameters for a in new.acts] if isinstance(new, PerCallSite) else [new.num_parameters]
+        assert got == seen[id(m)], n
+    y = net(torch.randn(2, 3, 64, 64)); y.sum().backward(); y2 = net(torch.randn(2, 3, 64, 64))      # two forwards: call order kept
+    assert y.shape == y2.shape == (2, 10) and all(m.a.grad is not None for m in net.modules() if isinstance(m, Rational))
+
+class Unused(nn.Module):
+    "A ReLU that is registered but that the forward never calls."
+    def __init__(self): super().__init__(); self.fc, self.unused = nn.Linear(2, 2), nn.ReLU()
+    def forward(self, x): return self.fc(x)
 
 def test_swap_shared_module_stays_shared_and_errors():
     r = nn.ReLU(); net = nn.Sequential(nn.Linear(3, 3), r, nn.Linear(3, 3), r)
     swap_activations(net, 'exponential'); assert net[1] is net[3] and isinstance(net[1], Exponential)
-    with pytest.raises(ValueError, match='no layer with channels precedes'):
-        swap_activations(nn.Sequential(nn.ReLU(), nn.Linear(2, 2)), per_channel=True)
+    with pytest.raises(ValueError, match='the example forward never called it'):
+        swap_activations(Unused(), per_channel=True, example=torch.zeros(1, 2))
     assert activation_params(net) == {'1': [0.0]}
 
 @pytest.mark.parametrize('fn,f', [(exponential, D.f_exponential_neg), (rational, D.f_rational_neg)])
