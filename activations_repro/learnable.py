@@ -7,8 +7,6 @@ Docs: https://activations-repro.github.io/activations_repro/learnable.html.md"""
 # %% ../nbs/02_learnable.ipynb #06284424
 from __future__ import annotations
 import ctypes, fcntl, hashlib, math, os, platform, subprocess, warnings
-from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from pathlib import Path
 import torch
 from torch import nn, Tensor
@@ -42,29 +40,53 @@ def _f(x:Tensor, p:Tensor) -> Tensor:
 FUSED_SOURCE = r'''
 #include <stdint.h>
 #include <float.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+/* f(v) = v/(1 + p|v|) for v < 0 (= -c once p|v| overflows), v otherwise; one division per element.
+   x is read as outer x C x inner (one parameter per C); the threads of PyTorch's own OpenMP pool split outer, or inner when outer = 1. */
+static void span(int64_t n, int64_t* lo, int64_t* hi) {
+  int t = 0, T = 1;
+#ifdef _OPENMP
+  t = omp_get_thread_num(); T = omp_get_num_threads();
+#endif
+  int64_t step = (n + T - 1)/T; *lo = t*step < n ? t*step : n; *hi = *lo + step < n ? *lo + step : n;
+}
+static int tid(void) {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
 #define DEF(T, S, MAX) \
 static inline T w_##S(T v, T p, T* t) { T vc = v < -MAX ? -MAX : v; *t = -p*vc; return (T)1/((T)1 + *t); } \
 static inline T f_##S(T v, T p, T c) { T t; T w = w_##S(v, p, &t); T vc = v < -MAX ? -MAX : v; \
   T neg = t <= MAX ? vc*w : -c; return v < (T)0 ? neg : v; } \
-void ar_fwd_##S(const T* restrict x, T* restrict y, const T* restrict p, const T* restrict c, int64_t outer, int64_t C, int64_t inner) { \
-  if (inner == 1) { for (int64_t o = 0; o < outer; o++) { const T* xs = x + o*C; T* ys = y + o*C; \
-      for (int64_t k = 0; k < C; k++) ys[k] = f_##S(xs[k], p[k], c[k]); } return; } \
-  for (int64_t o = 0; o < outer; o++) for (int64_t k = 0; k < C; k++) { const T pk = p[k], ck = c[k]; \
-      const T* xs = x + (o*C + k)*inner; T* ys = y + (o*C + k)*inner; for (int64_t i = 0; i < inner; i++) ys[i] = f_##S(xs[i], pk, ck); } } \
 static inline T b_##S(T v, T g, T p, T c, int mode, T* gx) { \
   T t; T w = w_##S(v, p, &t); T vc = v < -MAX ? -MAX : v; T fn = v < (T)0 ? (t <= MAX ? vc*w : -c) : (T)0; T u = -p*fn; \
   T wx = v < (T)0 ? w : (T)1; *gx = g*wx*wx; return mode ? g*u*u : g*u*fn; } \
-static T row_##S(const T* restrict g, const T* restrict x, T p, T c, int mode, T* restrict gx, int64_t n) { \
-  T s[16] = {0}; int64_t i = 0; /* 16 partial sums: a reduction the compiler can vectorise without reordering freedom */ \
+static void fwd_row_##S(const T* restrict x, T* restrict y, T p, T c, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = f_##S(x[i], p, c); } \
+static T bwd_row_##S(const T* restrict g, const T* restrict x, T p, T c, int mode, T* restrict gx, int64_t n) { \
+  T s[16] = {0}; int64_t i = 0; /* 16 partial sums: a reduction the compiler vectorises */ \
   for (; i + 16 <= n; i += 16) for (int j = 0; j < 16; j++) s[j] += b_##S(x[i + j], g[i + j], p, c, mode, gx + i + j); \
   for (; i < n; i++) s[0] += b_##S(x[i], g[i], p, c, mode, gx + i); \
   T t = 0; for (int j = 0; j < 16; j++) t += s[j]; return t; } \
+void ar_fwd_##S(const T* restrict x, T* restrict y, const T* restrict p, const T* restrict c, int64_t outer, int64_t C, int64_t inner, int nt) { \
+  _Pragma("omp parallel num_threads(nt)") { int64_t lo, hi; \
+    if (outer == 1) { span(inner, &lo, &hi); for (int64_t k = 0; k < C; k++) fwd_row_##S(x + k*inner + lo, y + k*inner + lo, p[k], c[k], hi - lo); } \
+    else if (inner == 1) { span(outer, &lo, &hi); for (int64_t o = lo; o < hi; o++) for (int64_t k = 0; k < C; k++) y[o*C + k] = f_##S(x[o*C + k], p[k], c[k]); } \
+    else { span(outer, &lo, &hi); for (int64_t o = lo; o < hi; o++) for (int64_t k = 0; k < C; k++) \
+      fwd_row_##S(x + (o*C + k)*inner, y + (o*C + k)*inner, p[k], c[k], inner); } } } \
 void ar_bwd_##S(const T* restrict g, const T* restrict x, const T* restrict p, const T* restrict c, T* restrict gx, \
-                T* restrict acc, int mode, int64_t outer, int64_t C, int64_t inner) { \
-  if (inner == 1) { for (int64_t o = 0; o < outer; o++) { const T* xs = x + o*C; const T* gs = g + o*C; T* gxs = gx + o*C; \
-      for (int64_t k = 0; k < C; k++) acc[k] += b_##S(xs[k], gs[k], p[k], c[k], mode, gxs + k); } return; } \
-  for (int64_t o = 0; o < outer; o++) for (int64_t k = 0; k < C; k++) { int64_t off = (o*C + k)*inner; \
-      acc[k] += row_##S(g + off, x + off, p[k], c[k], mode, gx + off, inner); } }
+                T* restrict acc, int mode, int64_t outer, int64_t C, int64_t inner, int nt) { \
+  _Pragma("omp parallel num_threads(nt)") { int64_t lo, hi; T* a = acc + tid()*C; \
+    if (outer == 1) { span(inner, &lo, &hi); for (int64_t k = 0; k < C; k++) \
+      a[k] += bwd_row_##S(g + k*inner + lo, x + k*inner + lo, p[k], c[k], mode, gx + k*inner + lo, hi - lo); } \
+    else if (inner == 1) { span(outer, &lo, &hi); for (int64_t o = lo; o < hi; o++) for (int64_t k = 0; k < C; k++) \
+      a[k] += b_##S(x[o*C + k], g[o*C + k], p[k], c[k], mode, gx + o*C + k); } \
+    else { span(outer, &lo, &hi); for (int64_t o = lo; o < hi; o++) for (int64_t k = 0; k < C; k++) { int64_t off = (o*C + k)*inner; \
+      a[k] += bwd_row_##S(g + off, x + off, p[k], c[k], mode, gx + off, inner); } } } }
 DEF(float, f32, FLT_MAX)
 DEF(double, f64, DBL_MAX)
 '''
@@ -92,13 +114,14 @@ def fused_library():
                 fcntl.flock(lk, fcntl.LOCK_EX)
                 if not so.exists():
                     src = d/f'fused-{tag}.c'; src.write_text(FUSED_SOURCE); tmp = so.with_name(f'.{so.name}.tmp{os.getpid()}')
-                    cc = os.environ.get('CC', 'cc')
-                    subprocess.run([cc, '-O3', '-march=native', '-fPIC', '-shared', '-o', str(tmp), str(src)], check=True, capture_output=True)
+                    cmd = [os.environ.get('CC', 'cc'), '-O3', '-march=native', '-fPIC', '-shared', '-o', str(tmp), str(src)]
+                    try: subprocess.run(cmd[:1] + ['-fopenmp'] + cmd[1:], check=True, capture_output=True)   # PyTorch's own OpenMP pool
+                    except subprocess.CalledProcessError: subprocess.run(cmd + ['-Wno-unknown-pragmas'], check=True, capture_output=True)
                     os.replace(tmp, so)
         lib = ctypes.CDLL(str(so)); P, I = ctypes.c_void_p, ctypes.c_int64
         for s in ('f32', 'f64'):
-            getattr(lib, f'ar_fwd_{s}').argtypes = [P, P, P, P, I, I, I]
-            getattr(lib, f'ar_bwd_{s}').argtypes = [P, P, P, P, P, P, ctypes.c_int, I, I, I]
+            getattr(lib, f'ar_fwd_{s}').argtypes = [P, P, P, P, I, I, I, ctypes.c_int]
+            getattr(lib, f'ar_bwd_{s}').argtypes = [P, P, P, P, P, P, ctypes.c_int, I, I, I, ctypes.c_int]
     except Exception as e:
         warnings.warn(f'activations_repro: the fused CPU kernel is not available ({type(e).__name__}: {e}); '
                       f'using the slower tensor-operation path (install a C compiler, or set CC, for the fast one)')
@@ -106,8 +129,6 @@ def fused_library():
     _LIB['lib'] = lib; return lib
 
 # %% ../nbs/02_learnable.ipynb #3daf56fb
-_POOL = {}
-
 def _cl(x:Tensor) -> bool: return x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
 
 def _layout(x:Tensor, n:int):
@@ -120,31 +141,19 @@ def _like(t:Tensor, x:Tensor) -> Tensor:
     "`t` in the memory layout of `x` (as `_layout` reads it)."
     return t.contiguous(memory_format=torch.channels_last) if _cl(x) else t.contiguous()
 
-def _chunks(outer:int, inner:int, C:int) -> list:
-    "[(element offset, outer, inner)] pieces for the threads: along `outer`, or along `inner` when there is one row."
-    nt = torch.get_num_threads() if outer*C*inner >= 1 << 17 else 1
-    if outer == 1: step = -(-inner//nt); return [(s, 1, min(step, inner - s)) for s in range(0, inner, step)]
-    nt = max(1, min(nt, outer)); step = -(-outer//nt)
-    return [(s*C*inner, min(step, outer - s), inner) for s in range(0, outer, step)]
-
-def _run(jobs):
-    if len(jobs) == 1: return jobs[0]()
-    pool = _POOL.get('pool') or _POOL.setdefault('pool', ThreadPoolExecutor(max(2, os.cpu_count() or 2)))
-    for f in [pool.submit(j) for j in jobs]: f.result()
+def _threads(n:int) -> int: return torch.get_num_threads() if n >= 1 << 17 else 1   # small tensors: one thread
 
 # %% ../nbs/02_learnable.ipynb #125028cb
 def _pc(a:Tensor, kind:str, dt):
     "(p, c) per channel for the kernels, as contiguous vectors of dtype `dt`."
-    a = a.detach().reshape(-1).to(dt); p = _p(a, kind)
-    c = torch.exp(a) if kind == 'exponential' else a.abs()
-    return p.contiguous(), c.contiguous()
+    p = _p(a.detach().reshape(-1).to(dt), kind)
+    return p.contiguous(), torch.reciprocal(p).contiguous()       # c = 1/p of the clamped p: the saturation stays monotone at p = max
 
 def fused_forward(x:Tensor, a:Tensor, kind:str) -> Tensor:
     "Fused forward (CPU, float32/float64): f(x) for the parameter `a` (1 or C values) of the activation `kind`."
     lib = fused_library(); xs, outer, C, inner = _layout(x, a.numel()); y = torch.empty_like(xs)
     p, c = _pc(a, kind, x.dtype); fn = getattr(lib, 'ar_fwd_' + ('f32' if x.dtype == torch.float32 else 'f64'))
-    es, ps, cs, ys = xs.element_size(), p.data_ptr(), c.data_ptr(), y.data_ptr()
-    _run([partial(fn, xs.data_ptr() + s*es, ys + s*es, ps, cs, m, C, k) for s, m, k in _chunks(outer, inner, C)])
+    fn(xs.data_ptr(), y.data_ptr(), p.data_ptr(), c.data_ptr(), outer, C, inner, _threads(xs.numel()))
     return y
 
 scaled_negative = torch.library.custom_op('activations_repro::scaled_negative', fused_forward, mutates_args=())
@@ -157,11 +166,9 @@ def fused_backward(g:Tensor, x:Tensor, a:Tensor, kind:str) -> tuple[Tensor, Tens
     "Fused backward: (dL/dx, dL/da) from the incoming gradient `g`, the input `x` and the parameter `a`."
     lib = fused_library(); n = a.numel(); xs, outer, C, inner = _layout(x, n)
     gs = _like(g, x)
-    gx = torch.empty_like(xs); p, c = _pc(a, kind, x.dtype); parts = _chunks(outer, inner, C)
-    acc = torch.zeros(len(parts), C, dtype=x.dtype); fn = getattr(lib, 'ar_bwd_' + ('f32' if x.dtype == torch.float32 else 'f64'))
-    es, mode = xs.element_size(), int(kind == 'rational')
-    _run([partial(fn, gs.data_ptr() + s*es, xs.data_ptr() + s*es, p.data_ptr(), c.data_ptr(), gx.data_ptr() + s*es,
-                  acc[i].data_ptr(), mode, m, C, k) for i, (s, m, k) in enumerate(parts)])
+    gx = torch.empty_like(xs); p, c = _pc(a, kind, x.dtype); nt = _threads(xs.numel())
+    acc = torch.zeros(nt, C, dtype=x.dtype); fn = getattr(lib, 'ar_bwd_' + ('f32' if x.dtype == torch.float32 else 'f64'))
+    fn(gs.data_ptr(), xs.data_ptr(), p.data_ptr(), c.data_ptr(), gx.data_ptr(), acc.data_ptr(), int(kind == 'rational'), outer, C, inner, nt)
     ga = acc.sum(0)
     if kind == 'rational': ga = -torch.sign(a.detach().reshape(-1).to(x.dtype))*ga
     return gx, ga.reshape(a.shape).to(a.dtype)
