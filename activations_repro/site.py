@@ -12,8 +12,8 @@ import yaml
 from fastcore.script import call_parse
 
 # %% auto #0
-__all__ = ['CSS', 'execute_notebooks', 'cell_options', 'output_md', 'prepare_nb', 'render_page', 'proc_notebooks', 'build_site',
-           'build_readme', 'ar_docs']
+__all__ = ['DOC_HOST', 'CSS', 'execute_notebooks', 'cell_options', 'clean_md', 'output_md', 'prepare_nb', 'render_page',
+           'proc_notebooks', 'build_site', 'build_readme', 'ar_docs']
 
 # %% ../nbs/16_site.ipynb #c587c299
 def execute_notebooks(nbs=None,          # notebooks to run; default: every notebook in nbs_path
@@ -43,12 +43,25 @@ def cell_options(src:str) -> tuple:
 # %% ../nbs/16_site.ipynb #33175e3e
 def _text(v): return ''.join(v) if isinstance(v, list) else v
 
+_LINK_ATTRS = re.compile(r'(\]\([^)\s]*\))\{[^}\n]*\}')          # Quarto's [text](url){target=... style=...}
+DOC_HOST = re.compile(r'https?://activations-repro\.github\.io/activations_repro/([\w.-]+?)(?:\.html)?(?:\.md)?(#[\w.-]*)?(?=[)"\s>])')
+
+def clean_md(s:str) -> str:
+    "Markdown that pandoc renders as the Quarto site would: no Quarto link attributes, cross-references to the local pages."
+    s = _LINK_ATTRS.sub(r'\1', s)
+    return DOC_HOST.sub(lambda m: f"{m.group(1)}.html{m.group(2) or ''}", s)
+
+def _progress(d:dict) -> bool: return '<progress' in _text(d.get('text/html', '')) or '█' in _text(d.get('text/plain', ''))
+
 def output_md(o:dict, html:bool=True) -> str|None:
-    "One cell output as markdown (pandoc's ipynb reader ignores text/markdown outputs): markdown, image, HTML or text."
-    if o.get('output_type') == 'stream': return None if o.get('name') == 'stderr' else f"```\n{_text(o['text']).rstrip()}\n```"
+    "One cell output as markdown (pandoc's ipynb reader ignores text/markdown outputs): markdown, image, HTML or text; no progress bars."
+    if o.get('output_type') == 'stream':
+        t = _text(o['text']).rstrip()
+        return None if o.get('name') == 'stderr' or '█' in t or not t else f"```\n{t}\n```"
     d = o.get('data', {})
+    if _progress(d): return None
     if 'image/png' in d: return f"![](data:image/png;base64,{_text(d['image/png']).strip()})"
-    if 'text/markdown' in d: return _text(d['text/markdown'])
+    if 'text/markdown' in d: return clean_md(_text(d['text/markdown']))
     if 'text/html' in d and html: return f"<div class='output'>\n{_text(d['text/html'])}\n</div>"
     if 'text/plain' in d: return f"```\n{_text(d['text/plain']).rstrip()}\n```"
 
@@ -68,7 +81,7 @@ def prepare_nb(nb:dict, html_lead:bool=True) -> tuple:
                 cells.append(dict(cell_type='code', metadata={}, source=src, outputs=[], execution_count=None))
             cells += [dict(cell_type='markdown', metadata={}, source=m) for m in outs]
             continue
-        c['source'], c['metadata'] = src, {}; cells.append(c)
+        c['source'], c['metadata'] = clean_md(src) if c['cell_type'] == 'markdown' else src, {}; cells.append(c)
     if meta.get('description'):
         d = meta['description']
         cells.insert(0, dict(cell_type='markdown', metadata={}, source=f"<p class='lead'>{_md_inline(d)}</p>" if html_lead else f'> {d}'))
@@ -81,7 +94,7 @@ CSS = """body{max-width:1200px;margin:0 auto;padding:0 1rem 0 17rem;font-family:
 nav.site{position:fixed;left:0;top:0;bottom:0;width:15rem;overflow:auto;background:#f6f8fa;border-right:1px solid #ddd;padding:1rem}
 nav.site a{display:block;padding:.2rem .4rem;color:#0366d6;text-decoration:none;font-size:.92rem}nav.site a.current{background:#dde8f5;font-weight:600}
 nav.site .brand{font-weight:700;font-size:1.05rem;margin-bottom:.6rem;color:#222}
-pre{background:#f6f8fa;padding:.6rem;overflow:auto;border-radius:4px}code{font-size:.88em}img{max-width:100%}
+pre{background:#f6f8fa;padding:.6rem;overflow:auto;border-radius:4px}code{font-size:.88em}img{max-width:min(100%,860px);height:auto;display:block}
 table{border-collapse:collapse;font-size:.88rem}th,td{border:1px solid #ddd;padding:.2rem .5rem}p.lead{font-size:1.15rem;color:#555}
 div.cell-output pre,div.output pre{background:#fff;border-left:3px solid #ddd}
 nav#TOC{border:1px solid #ddd;border-radius:4px;padding:.3rem 1rem;background:#fafbfc;font-size:.9rem}nav#TOC ul{margin:.2rem 0;padding-left:1.2rem}header#title-block-header h1{margin-bottom:.2rem}"""

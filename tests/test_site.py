@@ -1,5 +1,5 @@
 "The offline site: every notebook has a page, with its figures embedded and its math as MathML; navigation links resolve."
-import json, re, shutil
+import json, os, re, shutil
 from pathlib import Path
 import pytest
 from activations_repro.site import build_site, cell_options, prepare_nb
@@ -17,7 +17,8 @@ def _images(nb):
     return sum('image/png' in o.get('data', {}) for c in nb['cells'] if c['cell_type'] == 'code' for o in c.get('outputs', []))
 
 def _has_math(nb):
-    return any(re.search(r'\$[^$\s][^$]*\$', ''.join(c['source'])) for c in nb['cells'] if c['cell_type'] == 'markdown')
+    strip = lambda t: re.sub(r'```.*?```|`[^`]*`', '', t, flags=re.S)          # `$VAR` in code is not math
+    return any(re.search(r'\$[^$\s][^$]*\$', strip(''.join(c['source']))) for c in nb['cells'] if c['cell_type'] == 'markdown')
 
 @pytest.mark.parametrize('nb_path', sorted((ROOT/'nbs').glob('[!_]*.ipynb')), ids=lambda p: p.stem)
 def test_every_notebook_has_a_page(site, nb_path):
@@ -43,3 +44,37 @@ def test_math_is_mathml_not_tex(site):
 
 def test_cell_options():
     assert cell_options('#| echo: false\nx') == ({'echo': False}, 'x')
+
+CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
+RAW = {'Quarto link attributes': re.compile(r'\{target='), 'raw LaTeX math': re.compile(r'\$[^$\s\d][^$\n]*\$|\\(frac|sigma|cdot|mathbb|left|right|hat|sum)\b'),   # $100,000 is money
+       'Quarto div or cell option': re.compile(r'^:::|#\|', re.M), 'unrendered emphasis': re.compile(r'(^|\s)\*{1,2}[A-Za-z][^*\n]{2,}\*{1,2}(?=[\s.,;:)]|$)', re.M),
+       'progress-bar residue': re.compile('█')}
+
+@pytest.mark.skipif(not CHROMIUM and not os.environ.get('AR_REQUIRE_BROWSER'), reason='no Chromium (apt-get install chromium); CI installs it')
+def test_every_page_in_a_real_browser(site):
+    "Headless Chromium opens every page from disk: no network request, no raw markup, no broken link or image, a sidebar on each."
+    from playwright.sync_api import sync_playwright
+    pages = sorted(site.glob('*.html')); assert len(pages) >= 15
+    flags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+             '--disable-component-update', '--disable-sync']
+    problems = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=flags)
+        for f in pages:
+            page = browser.new_page(); remote = []
+            page.route('**/*', lambda route: (route.continue_() if route.request.url.startswith(('file:', 'data:'))
+                                              else (remote.append(route.request.url), route.abort())))
+            page.goto(f.as_uri()); page.wait_for_load_state('load')
+            if remote: problems.append(f'{f.name}: network requests {remote[:3]}')
+            if not page.locator('nav.site a').count(): problems.append(f'{f.name}: no sidebar')
+            text = page.evaluate("""() => { const b = document.body.cloneNode(true);
+                b.querySelectorAll('pre, code, script, style, math, nav').forEach(e => e.remove()); return b.innerText; }""")
+            problems += [f'{f.name}: {what}: {m.group(0)[:60]!r}' for what, rx in RAW.items() for m in [rx.search(text)] if m]
+            broken = page.evaluate("() => [...document.images].filter(i => !i.complete || i.naturalWidth === 0).length")
+            if broken: problems.append(f'{f.name}: {broken} broken image(s)')
+            for href in page.evaluate("() => [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href'))"):
+                if href.startswith(('http:', 'https:', 'mailto:', '#', 'data:')): continue
+                if not (site/href.split('#')[0]).exists(): problems.append(f'{f.name}: broken link {href}')
+            page.close()
+        browser.close()
+    assert not problems, '\n'.join(problems)
