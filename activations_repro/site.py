@@ -28,6 +28,8 @@ def execute_notebooks(nbs=None,          # notebooks to run; default: every note
         try:
             os.chdir(p.parent); CaptureShell(path=p.parent).run_all(nb, exc_stop=True, cell_timeout=timeout)
         finally: os.chdir(cwd)
+        for c in nb.cells:                      # warnings carry times, process ids and paths of this machine: not part of the docs
+            if c.get('outputs'): c['outputs'] = [o for o in c['outputs'] if not (o.get('output_type') == 'stream' and o.get('name') == 'stderr')]
         write_nb(nb, p); print(f'executed {p.name}')
 
 # %% ../nbs/16_site.ipynb #33305074
