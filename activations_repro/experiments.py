@@ -17,8 +17,8 @@ from .train import train_run
 from .data import load_images, fake_data_env
 
 # %% auto #0
-__all__ = ['CPU_ENV', 'KILL_ONCE_ENV', 'PUBLISHED', 'shard', 'missing_runs', 'run_grid', 'ReportToRay', 'run_grid_ray',
-           'report_settings', 'grid_records']
+__all__ = ['CPU_ENV', 'KILL_ONCE_ENV', 'shard', 'missing_runs', 'run_grid', 'ReportToRay', 'run_grid_ray', 'report_settings',
+           'grid_records']
 
 # %% ../nbs/14_experiments.ipynb #9d688bd6
 def shard(items:list, spec:str='0/1') -> list:
@@ -108,20 +108,6 @@ def run_grid_ray(todo:list, out, device=None, address:str|None=None, cpus_per_tr
         names = ', '.join(run_name(r.config['cfg']) for r in failed)
         raise RuntimeError(f'{len(failed)} run(s) failed {max_failures + 1} times on Ray: {names}. Their finished epochs are kept in '
                            f'{out}/checkpoints; fix the cause (see the first error: {type(failed[0].error).__name__}) and run the grid again')
-
-# %% ../nbs/14_experiments.ipynb #0998afe9
-PUBLISHED = {
-    # Paper B, Table 2 (CIFAR-10) and Table 3 (CIFAR-100): test loss / test accuracy (%), 200 epochs
-    'paper_b_cifar10': dict(relu=(0.591, 77.7), elu=(0.504, 80.4), prelu=(0.547, 79.8), rational=(0.389, 80.2), exponential=(0.399, 80.8)),
-    'paper_b_cifar100': dict(relu=(1.83, 55.0), elu=(1.72, 56.1), prelu=(1.81, 56.6), rational=(1.66, 56.9), exponential=(1.55, 56.5)),
-    # Paper B, Table 1: learned a of conv1 / conv2 / conv3 (CIFAR-10)
-    'paper_b_a': dict(prelu=(0.056, 0.027, 0.030), rational=(0.118, 0.103, 0.206), exponential=(-2.11, -2.03, -1.66)),
-    # Paper A, Table 2: train loss / test loss / train acc (%) / test acc (%) / ms per step, 200 epochs
-    'paper_a_cifar10': dict(relu=(0.355, 0.394, 88.7, 87.5, 21), elu=(0.316, 0.414, 88.8, 87.6, 22),
-                            prelu=(0.280, 0.455, 90.0, 86.9, 26), exponential=(0.258, 0.429, 90.9, 88.0, 30)),
-    # Paper A, Table 3: train loss after 3 hours of training
-    'paper_a_3h': dict(relu=0.351, elu=0.347, prelu=0.314, exponential=0.308),
-}
 
 # %% ../nbs/14_experiments.ipynb #9c756d81
 def report_settings(budget:str='reduced', results='../results', fake_cifar:bool=True) -> tuple:

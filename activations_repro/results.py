@@ -146,7 +146,7 @@ def mean_sd(df, cols, by='act', order=None, digits=3, scale=None):
     for key, g in df.groupby(by):
         row = {}
         for c in cols:
-            v = g[c].dropna()*((scale or {}).get(c, 1)); d = 0 if len(v) and (v == v.round()).all() else digits   # counts stay integers
+            v = g[c].dropna()*((scale or {}).get(c, 1)); d = 0 if pd.api.types.is_integer_dtype(g[c]) else digits   # counts stay integers
             row[c] = '' if v.empty else f'{v.mean():.{d}f}' + (f' ± {v.std():.{digits}f}' if len(v) > 1 else '')
         row['seeds'] = len(g); out[key] = row
     t = pd.DataFrame(out).T
