@@ -17,8 +17,8 @@ from .train import train_run
 from .data import load_images, fake_data_env
 
 # %% auto #0
-__all__ = ['CPU_ENV', 'KILL_ONCE_ENV', 'shard', 'missing_runs', 'run_grid', 'ReportToRay', 'run_grid_ray', 'report_settings',
-           'grid_records']
+__all__ = ['CPU_ENV', 'KILL_ONCE_ENV', 'shard', 'missing_runs', 'run_grid', 'ReportToRay', 'run_grid_ray', 'results_dir',
+           'report_settings', 'grid_records']
 
 # %% ../nbs/14_experiments.ipynb #9d688bd6
 def shard(items:list, spec:str='0/1') -> list:
@@ -110,9 +110,13 @@ def run_grid_ray(todo:list, out, device=None, address:str|None=None, cpus_per_tr
                            f'{out}/checkpoints; fix the cause (see the first error: {type(failed[0].error).__name__}) and run the grid again')
 
 # %% ../nbs/14_experiments.ipynb #9c756d81
+def results_dir(default='../results') -> Path:
+    "The results folder a report reads: `AR_RESULTS` if set (e.g. an empty folder, to check that a report never trains), else `default`."
+    return Path(os.environ.get('AR_RESULTS') or default)
+
 def report_settings(budget:str='reduced', results='../results', fake_cifar:bool=True) -> tuple:
     "(budget, results folder, train missing runs?) for a report chapter; the tiny budget on fake data in a temporary folder under nbdev-test."
-    if not os.environ.get('IN_TEST'): return budget, Path(results), os.environ.get('AR_TRAIN_MISSING', '0') == '1'
+    if not os.environ.get('IN_TEST'): return budget, results_dir(results), os.environ.get('AR_TRAIN_MISSING', '0') == '1'
     tmp = Path(tempfile.mkdtemp())
     for name in ('cifar10', 'cifar100', 'housing'): fake_data_env(tmp/'data', name=name)
     return 'tiny', tmp/'results', True

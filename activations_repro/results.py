@@ -142,6 +142,7 @@ def finals(records:list,             # result records
 def mean_sd(df, cols, by='act', order=None, digits=3, scale=None):
     "Table of 'mean ± sd' over seeds for `cols`, one row per `by` value (sd blank with one seed), plus the seed count."
     import pandas as pd
+    if df.empty: return pd.DataFrame(columns=list(cols) + ['seeds'])          # no runs: an empty table, not an error
     out = {}
     for key, g in df.groupby(by):
         row = {}

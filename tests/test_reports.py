@@ -1,0 +1,20 @@
+"Reports only read: the chapters build from whatever result files exist, and never train."
+import os
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+@pytest.mark.parametrize('name', ['20_paper_a', '21_paper_b', '22_kernel_af', 'index'])
+def test_a_report_with_no_result_files_draws_empty_tables(name, tmp_path, monkeypatch):
+    "Executed against an empty results folder (and no data), a chapter runs to its end and writes no result file: it never trains."
+    from fastcore.nbio import read_nb
+    from execnb.shell import CaptureShell
+    empty = tmp_path/'results'; empty.mkdir()
+    monkeypatch.setenv('AR_RESULTS', str(empty)); monkeypatch.delenv('IN_TEST', raising=False)
+    monkeypatch.delenv('AR_TRAIN_MISSING', raising=False); monkeypatch.delenv('ACTIVATIONS_REPRO_DATA', raising=False)
+    monkeypatch.setenv('ACTIVATIONS_REPRO_CACHE', str(tmp_path/'cache'))
+    nb = read_nb(ROOT/'nbs'/f'{name}.ipynb'); cwd = os.getcwd()
+    try: os.chdir(ROOT/'nbs'); CaptureShell(path=ROOT/'nbs').run_all(nb, exc_stop=True)
+    finally: os.chdir(cwd)
+    assert list(empty.rglob('*')) == []
