@@ -11,7 +11,7 @@ import numpy as np
 from scipy import stats
 
 # %% auto #0
-__all__ = ['PUBLISHED', 'PAPER_B_CLAIMS', 'PAPER_A_CLAIMS', 'paired', 'holm', 'verdict', 'compare', 'claim_table']
+__all__ = ['PUBLISHED', 'PAPER_B_CLAIMS', 'PAPER_A_CLAIMS', 'paired', 'holm', 'verdict', 'compare', 'md_table', 'claim_table']
 
 # %% ../nbs/12b_reports.ipynb #fdca5f5c
 def paired(x, y, level:float=0.95) -> dict:
@@ -82,6 +82,12 @@ def _paper_value(pub:dict, act:str, metric:str):
     v = pub[act]
     if len(v) == 2: return v[0] if metric == 'valid_loss' else v[1]
     return {'train_loss': v[0], 'valid_loss': v[1], 'train_acc': v[2], 'valid_acc': v[3]}[metric]
+
+def md_table(df) -> str:
+    "A DataFrame as a Markdown pipe table (index as the first columns), for pages and the README."
+    d = df.reset_index() if any(n is not None for n in df.index.names) else df
+    head = '| ' + ' | '.join(map(str, d.columns)) + ' |\n|' + '---|'*len(d.columns)
+    return head + ''.join('\n| ' + ' | '.join('' if v is None or v != v else str(v) for v in row) + ' |' for row in d.itertuples(index=False))
 
 def claim_table(records:list, claims:list, published:dict, **kw):
     "claim · paper · ours (paired mean difference and 95% CI) · p (Holm) · verdict, from result records paired by seed."

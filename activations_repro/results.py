@@ -167,8 +167,10 @@ def provenance(records:list) -> str:
     es = {r['config'].get('epoch_size') for r in records} - {None}
     extra += f', epochs of {", ".join(map(str, sorted(es)))} images' if es else ''
     ev = {(sum(c.values()), sum(v > 0 for v in c.values()), len(c)) for r in records if (c := r.get('eval_class_counts'))}
-    extra += ''.join(f', evaluated on {n:,} test images of {k} of the {m} classes' if k < m else f', evaluated on {n:,} test images'
-                     for n, k, m in sorted(ev))
+    part = [f'{n:,} test images of {k} of the {m} classes' for n, k, m in sorted(ev) if k < m]
+    full = [f'{n:,}' for n, k, m in sorted(ev) if k == m]
+    if full: part.insert(0, f'{", ".join(full)} test images')
+    extra += f', evaluated on {"; ".join(part)}' if part else ''
     return f'{ep}{extra}, {len(seeds)} seed(s) {seeds}, {len(records)} runs; device: {"; ".join(devs)}; data: {", ".join(vars_)}'
 
 def curves(records:list, metric:str):
