@@ -10,9 +10,9 @@ import math
 from itertools import product
 
 # %% auto #0
-__all__ = ['FAMILY_DEFAULTS', 'MODEL_FAMILY', 'PER_CHANNEL', 'KAF_DATA', 'KAF_TASKS', 'KAF_OUTPUTS', 'NOT_IDENTITY',
-           'SAVE_WEIGHTS', 'TAGS', 'BUDGETS', 'PAPER_B_ACTS', 'PAPER_A_ACTS', 'GRIDS', 'family', 'defaults',
-           'check_config', 'run_name', 'budget_of', 'grid_configs']
+__all__ = ['FAMILY_DEFAULTS', 'MODEL_FAMILY', 'PER_CHANNEL', 'KAF_DATA', 'TASKS', 'KAF_OUTPUTS', 'NOT_IDENTITY', 'SAVE_WEIGHTS',
+           'TAGS', 'BUDGETS', 'PAPER_B_ACTS', 'PAPER_A_ACTS', 'GRIDS', 'family', 'defaults', 'check_config', 'run_name',
+           'budget_of', 'grid_configs']
 
 # %% ../nbs/12a_configs.ipynb #ae525924
 FAMILY_DEFAULTS = {
@@ -33,7 +33,8 @@ PER_CHANNEL = {'paper_a': True, 'paper_b': False}           # each paper's choic
 KAF_DATA = {'iris': dict(epochs=100, bs=16, lr=1e-2, anchors=60), 'wine': dict(epochs=100, bs=16, lr=1e-2, anchors=70),
             'digits': dict(epochs=30, bs=64, lr=3e-3, anchors=500), 'housing': dict(epochs=20, bs=128, lr=3e-3, anchors=1000),
             'mnist': dict(epochs=3, bs=128, lr=1e-3, anchors=1000)}
-KAF_TASKS = {'iris': 'classification', 'wine': 'classification', 'digits': 'classification', 'mnist': 'classification',
+TASKS = {'iris': 'classification',   # what each tabular dataset is (its loss and metric follow, in `train`)
+         'wine': 'classification', 'digits': 'classification', 'mnist': 'classification',
              'housing': 'regression'}
 KAF_OUTPUTS = {'classification': ('kernel', 'softmax', 'sigmoid'), 'regression': ('kernel', 'identity')}
 NOT_IDENTITY = ('threads',)                                  # keys that change the speed of a run, not its numbers
@@ -52,7 +53,7 @@ def defaults(cfg:dict) -> dict:
     if fam == 'kaf':
         ds = cfg.get('dataset', d['dataset']); d.update(KAF_DATA.get(ds, {}))
         if cfg.get('output', 'kernel') == 'kernel':
-            d['anchor_draw'] = 'random' if KAF_TASKS.get(ds) == 'regression' else 'stratified'
+            d['anchor_draw'] = 'random' if TASKS.get(ds) == 'regression' else 'stratified'
         else: d.update(anchors=None, anchor_draw=None, refresh=None, kernel=None)
     return d
 
@@ -81,7 +82,7 @@ def _check_cifar(c):
     return c
 
 def _check_kaf(c):
-    _choice(c, 'dataset', tuple(KAF_TASKS)); _choice(c, 'output', KAF_OUTPUTS[KAF_TASKS[c['dataset']]])
+    _choice(c, 'dataset', tuple(TASKS)); _choice(c, 'output', KAF_OUTPUTS[TASKS[c['dataset']]])
     for k in ('epochs', 'bs', 'hidden'): _positive_int(c, k)
     if c['output'] == 'kernel':
         _positive_int(c, 'anchors'); _choice(c, 'refresh', ('step', 'epoch')); _choice(c, 'kernel', ('gaussian', 'epanechnikov'))
@@ -168,7 +169,7 @@ def _kaf_configs(g, b):
     out = []
     for s, ds in product(seeds, dsets):
         base = defaults(dict(model='kaf', dataset=ds)); ep = max(2, base['epochs']//b['epoch_div'])
-        outs = g.get('outputs') or KAF_OUTPUTS[KAF_TASKS[ds]]
+        outs = g.get('outputs') or KAF_OUTPUTS[TASKS[ds]]
         for o, lr, m, r, sy in product(outs, ends(g.get('lr', (base['lr'],))), ends(g.get('anchors', (base['anchors'],))),
                                        g.get('refresh', ('step',)), g.get('standardize_y', (True,))):
             if o != 'kernel' and (m != base['anchors'] or r != 'step'): continue      # one baseline per setting

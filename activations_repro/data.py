@@ -16,6 +16,7 @@ from fastai.data.load import DataLoader
 from fastai.data.core import DataLoaders
 from fastai.torch_core import TensorImage, TensorCategory
 from fasttransform import Transform, Pipeline
+from .configs import TASKS
 
 # %% auto #0
 __all__ = ['DATA_ENV', 'CACHE_ENV', 'SOURCES', 'KNOWN_SHA256', 'TABULAR', 'AUGMENT', 'cache_dir', 'verify_archive',
@@ -191,7 +192,7 @@ def restore_env(old:dict|None=None):
         else: os.environ[k] = v
 
 # %% ../nbs/10_data.ipynb #3f1969ae
-TABULAR = ('iris', 'wine', 'digits', 'mnist', 'housing')
+TABULAR = tuple(TASKS)                                  # the tabular datasets and their tasks: `configs.TASKS`
 
 def _housing_xy(root:Path):
     raw = np.loadtxt(root/'cal_housing.data', delimiter=',')
@@ -204,13 +205,13 @@ def load_tabular(name:str) -> dict:
     from sklearn import datasets as skd
     from sklearn.model_selection import train_test_split
     if name not in TABULAR: raise ValueError(f'unknown dataset {name!r}; valid names: {", ".join(TABULAR)}')
+    task = TASKS[name]
     if name == 'mnist':
         d = load_images('mnist')
         xtr, xte = (d[k][:, 0].reshape(len(d[k]), -1).float()/255 for k in ('x_train', 'x_test'))
-        ytr, yte, task, variant = d['y_train'], d['y_test'], 'classification', 'MNIST PNG (60,000/10,000)'
+        ytr, yte, variant = d['y_train'], d['y_test'], 'MNIST PNG (60,000/10,000)'
     else:
-        if name == 'housing': X, y = _housing_xy(locate('housing')); task = 'regression'
-        else: X, y = getattr(skd, f'load_{name}')(return_X_y=True); task = 'classification'
+        X, y = _housing_xy(locate('housing')) if name == 'housing' else getattr(skd, f'load_{name}')(return_X_y=True)
         xtr, xte, ytr, yte = train_test_split(X, y, test_size=0.2, random_state=0, stratify=y if task == 'classification' else None)
         xtr, xte = torch.tensor(xtr, dtype=torch.float32), torch.tensor(xte, dtype=torch.float32)
         ytr, yte = (torch.tensor(v, dtype=torch.long if task == 'classification' else torch.float32) for v in (ytr, yte))
