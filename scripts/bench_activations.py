@@ -20,7 +20,7 @@ def saved_bytes(m, x):
     seen = {}
     def pack(t): seen[(t.data_ptr(), t.numel())] = t.numel()*t.element_size(); return t
     xi = x.detach().requires_grad_()
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t): y = m(xi)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t): m(xi)
     return sum(v for (ptr, _), v in seen.items() if ptr != xi.data_ptr()) + (xi.numel()*xi.element_size() if any(p == xi.data_ptr() for p, _ in seen) else 0)
 
 def first_call():
