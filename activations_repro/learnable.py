@@ -13,9 +13,9 @@ from torch import nn, Tensor
 
 # %% auto #0
 __all__ = ['FUSED_SOURCE', 'scaled_negative', 'scaled_negative_backward', 'PAPER_INIT', 'ACTIVATIONS', 'naive_exponential',
-           'fused_library', 'fused_forward', 'fused_backward', 'use_fused', 'ScaledNegative', 'exponential', 'rational',
-           'Exponential', 'Rational', 'make_activation', 'PerCallSite', 'swap_activations', 'activation_params',
-           'finite_sweep']
+           'fused_library', 'fused_forward', 'fused_backward', 'use_fused', 'ScaledNegative', 'FusedScaledNegative',
+           'exponential', 'rational', 'Exponential', 'Rational', 'make_activation', 'PerCallSite', 'swap_activations',
+           'activation_params', 'finite_sweep']
 
 # %% ../nbs/02_learnable.ipynb #d0c28872
 def naive_exponential(x:Tensor, a:Tensor) -> Tensor:
@@ -209,15 +209,18 @@ class ScaledNegative(torch.autograd.Function):
         da = u*fn if ctx.kind == 'exponential' else -torch.sign(a)*u*u                 # -p f^2, or -sign(a) u^2
         return w*w, da
     @staticmethod
-    def backward(ctx, g):
+    def _grads(ctx, g):
+        "(dL/dx, dL/da): the fused kernel when nothing differentiates this backward, else differentiable operations."
         x, a = ctx.saved_tensors
-        if ctx.fused and not torch.is_grad_enabled():                         # nothing differentiates this backward
+        if ctx.fused and not torch.is_grad_enabled():
             gx, ga = (scaled_negative_backward if torch.compiler.is_compiling() else fused_backward)(g, x, a, ctx.kind)
-            return (gx if ctx.needs_input_grad[0] else None), (ga if ctx.needs_input_grad[1] else None), None, None
+            return (gx if ctx.needs_input_grad[0] else None), (ga if ctx.needs_input_grad[1] else None)
         dx, da = ScaledNegative._partials(ctx, x, a); g = g.to(dx.dtype)
         gx = (g*dx).to(x.dtype) if ctx.needs_input_grad[0] else None
         ga = (g*da).sum_to_size(a.shape).to(a.dtype) if ctx.needs_input_grad[1] else None
-        return gx, ga, None, None
+        return gx, ga
+    @staticmethod
+    def backward(ctx, g): return *ScaledNegative._grads(ctx, g), None, None
     @staticmethod
     def jvp(ctx, tx, ta, *_):
         x, a = ctx.saved_tensors; dx, da = ScaledNegative._partials(ctx, x, a)
@@ -225,6 +228,18 @@ class ScaledNegative(torch.autograd.Function):
         if tx is not None: out = out + dx*tx.to(dx.dtype)
         if ta is not None: out = out + da*ta.to(dx.dtype)
         return out.to(x.dtype)
+
+# %% ../nbs/02_learnable.ipynb #1fa17e5b
+class FusedScaledNegative(torch.autograd.Function):
+    "The fused CPU path of `ScaledNegative` (eager and compiled), with the same derivatives."
+    @staticmethod
+    def forward(ctx, x, a, kind):
+        ctx.kind, ctx.fused = kind, True; ctx.save_for_backward(x, a); ctx.save_for_forward(x, a)
+        return scaled_negative(x, a, kind) if torch.compiler.is_compiling() else fused_forward(x, a, kind)
+    @staticmethod
+    def backward(ctx, g): return *ScaledNegative._grads(ctx, g), None
+    @staticmethod
+    def jvp(ctx, tx, ta, _): return ScaledNegative.jvp(ctx, tx, ta)
 
 # %% ../nbs/02_learnable.ipynb #d4252125
 def _broadcast(x:Tensor, a:Tensor, who:str) -> Tensor:
@@ -241,13 +256,17 @@ def _broadcast(x:Tensor, a:Tensor, who:str) -> Tensor:
     return a.reshape((1, n) + (1,)*(x.dim() - 2))
 
 # %% ../nbs/02_learnable.ipynb #b780eef9
+def _apply(x, a, kind):
+    a = _broadcast(x, a, kind)
+    return FusedScaledNegative.apply(x, a, kind) if use_fused(x) else ScaledNegative.apply(x, a, kind, False)
+
 def exponential(x:Tensor, a) -> Tensor:
     "Exponential-type activation: x for x>=0, e^a x/(e^a - x) for x<0."
-    a = _broadcast(x, a, 'exponential'); return ScaledNegative.apply(x, a, 'exponential', use_fused(x))
+    return _apply(x, a, 'exponential')
 
 def rational(x:Tensor, a) -> Tensor:
     "Rational-type activation: x for x>=0, c x/(c - x) for x<0 with c = |a| (no pole for a <= 0; a = 0 is ReLU)."
-    a = _broadcast(x, a, 'rational'); return ScaledNegative.apply(x, a, 'rational', use_fused(x))
+    return _apply(x, a, 'rational')
 
 # %% ../nbs/02_learnable.ipynb #c0279a52
 class _LearnableActivation(nn.Module):
