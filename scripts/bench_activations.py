@@ -1,13 +1,13 @@
 """Forward+backward time of the learnable activations against ReLU, ELU and PReLU on the same tensors, as a user calls them.
 
 Prints, for 1 and 2 threads, the median time of each module's forward + backward as a ratio to eager `nn.ReLU` measured
-in the same run (interleaved rounds), eager and inside `torch.compile`; the memory each keeps for its backward (bytes of
+in the same run (interleaved rounds, in a shuffled order each round), eager and inside `torch.compile`; the memory each keeps for its backward (bytes of
 saved tensors) against ReLU's; and the first-call overhead (compiling the fused kernel once per machine, loading it).
 Not a test: run it by hand on a quiet machine, twice, and compare the two runs:
 
     MALLOC_MMAP_THRESHOLD_=1000000000 MALLOC_TRIM_THRESHOLD_=1000000000 python scripts/bench_activations.py [--shape 100x32x32x32] [--reps 15]
 """
-import argparse, os, statistics, subprocess, sys, tempfile, time, warnings
+import argparse, os, random, statistics, subprocess, sys, tempfile, time, warnings
 import torch
 from torch import nn
 from activations_repro.learnable import Exponential, Rational
@@ -51,8 +51,11 @@ def main():
             xf = x.contiguous(memory_format=torch.channels_last) if fmt == 'channels_last' else x.contiguous(); g = torch.ones_like(xf)
             models = {k: (m, torch.compile(nn.Sequential(m))) for k, m in mods.items()}
             ts = {k: ([], []) for k in models}
-            for r in range(args.reps + 3):                                # interleaved rounds; the first 3 warm up
-                for k, (m, cm) in models.items():
+            order = list(models)
+            for r in range(args.reps + 3):                                # interleaved rounds in a new order each; the first 3 warm up
+                random.Random(r).shuffle(order)
+                for k in order:
+                    m, cm = models[k]
                     e, c = fwd_bwd(m, xf, g), fwd_bwd(cm, xf, g)
                     if r >= 3: ts[k][0].append(e); ts[k][1].append(c)
             relu = statistics.median(ts['ReLU'][0])
