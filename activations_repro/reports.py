@@ -11,7 +11,8 @@ import numpy as np
 from scipy import stats
 
 # %% auto #0
-__all__ = ['PUBLISHED', 'PAPER_B_CLAIMS', 'PAPER_A_CLAIMS', 'paired', 'holm', 'verdict', 'compare', 'md_table', 'claim_table']
+__all__ = ['PUBLISHED', 'PAPER_B_CLAIMS', 'PAPER_A_CLAIMS', 'paired', 'holm', 'verdict', 'compare', 'left_out', 'md_table',
+           'claim_table']
 
 # %% ../nbs/12b_reports.ipynb #fdca5f5c
 def paired(x, y, level:float=0.95) -> dict:
@@ -55,6 +56,14 @@ def compare(df, claims, by:str='act', seed:str='seed', alpha:float=0.05):
     t.loc[ok, 'p_holm'] = holm(t.loc[ok, 'p_t'].values)
     t['verdict'] = [verdict(d, p, s, alpha) for d, p, s in zip(t['diff'], t.p_holm, t.direction)]
     return t
+
+# %% ../nbs/12b_reports.ipynb #9e921ad1
+def left_out(records:list, grid:str, budget:str) -> list:
+    "Names of `records` of the same network and dataset as `grid` that are not runs of `grid` at `budget` (another budget or variant)."
+    from activations_repro.configs import GRIDS, grid_configs, run_name
+    g = GRIDS[grid]; keep = {run_name(c) for c in grid_configs(grid, budget)}
+    return sorted(r['name'] for r in records if r['config'].get('model') == g.get('model') and r['config'].get('dataset') == g.get('dataset')
+                  and r['name'] not in keep)
 
 # %% ../nbs/12b_reports.ipynb #1fd5e376
 PUBLISHED = {
