@@ -1,11 +1,11 @@
 """Paper B's training step per activation through the project's own path (fastai Learner, `train.make_learner`), as a ratio
 to ReLU's; and one fastai epoch against a plain PyTorch loop over the same tensors, model and augmentation.
 
-Not a test: ratios measured side by side, interleaved rounds, medians. Run it by hand on a quiet machine, twice:
+Not a test: ratios measured side by side, interleaved rounds in a shuffled order, medians. Run it by hand on a quiet machine, twice:
     MALLOC_MMAP_THRESHOLD_=1000000000 MALLOC_TRIM_THRESHOLD_=1000000000 python scripts/bench_training.py [--images 5000] [--rounds 3] [--threads 1] [--data ../shared/data]
 Paper A reports 1.43x ReLU's step time for its Exponential type and 1.24x for PReLU (on a GPU).
 """
-import argparse, os, statistics, time, warnings
+import argparse, os, random, statistics, time, warnings
 import torch
 from torch import nn
 from fastai.callback.progress import ProgressCallback
@@ -50,9 +50,12 @@ def main():
     learns = {a: learner(a, args.images) for a in ACTS}
     for l in learns.values(): fastai_epoch(l)                                # warm-up (and the fused kernel loaded)
     steps = {a: [] for a in ACTS}; fa, pl = [], []
-    for r in range(args.rounds):
-        for a, l in learns.items(): steps[a].append(fastai_epoch(l)[1])
-        fa.append(fastai_epoch(learns['relu'])[0]); pl.append(plain_epoch(learns['relu']))
+    for r in range(args.rounds):                                             # interleaved, in a new order each round
+        jobs = [('step', a) for a in ACTS] + [('fastai', 'relu'), ('plain', 'relu')]; random.Random(r).shuffle(jobs)
+        for kind, a in jobs:
+            if kind == 'step': steps[a].append(fastai_epoch(learns[a])[1])
+            elif kind == 'fastai': fa.append(fastai_epoch(learns[a])[0])
+            else: pl.append(plain_epoch(learns[a]))
     relu = statistics.median(steps['relu'])
     print('\nms per training step through the project path (StepTimer), and ratio to ReLU')
     for a in ACTS:
