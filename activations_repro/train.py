@@ -23,7 +23,7 @@ from .learnable import activation_params
 from .data import cifar_dls, tabular_dls, load_tabular, stratified_subset
 from .kernel import KAFNet, draw_anchors, link_curve, kaf_tron
 from .models import get_model
-from .configs import check_config, run_name, family, SAVE_WEIGHTS
+from .configs import check_config, run_name, family, SAVE_WEIGHTS, NOT_IDENTITY
 from .results import make_record, write_json_atomic, atomic_save, claim_run
 
 # %% auto #0
@@ -141,8 +141,8 @@ class EpochCheckpoint(Recording):
 
 def restore(learn, path:Path) -> int:
     "Load a checkpoint into `learn`; returns the number of epochs it had finished."
-    st = torch.load(path, weights_only=False)
-    if st.get('config', learn.cfg) != learn.cfg:
+    st = torch.load(path, weights_only=False); same = lambda c: {k: v for k, v in c.items() if k not in NOT_IDENTITY}
+    if same(st.get('config', learn.cfg)) != same(learn.cfg):          # threads may differ: another machine, another worker count
         raise ValueError(f'checkpoint {path} belongs to another configuration ({run_name(st["config"])}); move it away and retry')
     learn.model.load_state_dict(st['model'])
     if learn.opt is None: learn.create_opt()

@@ -128,3 +128,19 @@ def test_ray_engine_same_files_and_retries(fake_cifar, monkeypatch):
         with pytest.raises(ValueError, match='cannot reach a Ray cluster'):
             ray.shutdown(); run_grid('paper_b_cifar10', 'tiny', fake_cifar/'ray2', engine='ray', address='127.0.0.1:1')
     finally: ray.shutdown()
+
+def test_a_checkpoint_resumes_with_another_thread_count(fake_cifar):
+    "A run checkpointed by a 1-thread worker resumes in a process with another thread count (another machine) to the same record."
+    from fastai.callback.progress import ProgressCallback
+    from fastai.callback.core import Callback
+    class Kill(Callback):
+        order = 99
+        def after_epoch(self): raise KeyboardInterrupt
+    cfg = dict(act='exponential', epochs=2, bs=20)
+    ref = train_run(cfg, fake_cifar/'ref')
+    ck = fake_cifar/'res'/'checkpoints'/f'{run_name(cfg)}.pth'
+    learn = make_learner(dict(cfg, threads=1), ckpt=ck); learn.remove_cb(ProgressCallback)
+    with pytest.raises(KeyboardInterrupt), learn.no_logging(): learn.fit(2, cbs=Kill())
+    assert ck.exists()
+    rec = train_run(cfg, fake_cifar/'res')
+    assert [e['valid_loss'] for e in rec['epochs']] == [e['valid_loss'] for e in ref['epochs']]
