@@ -60,6 +60,5 @@ def ar_grid(grid:str='paper_b_cifar10', # paper_b_cifar10, paper_b_cifar100, pap
     "Run every missing run of a grid (or of one shard of it) and write their result files."
     from activations_repro.experiments import run_grid, shard as shard_
     user_errors(lambda: shard_(grid_configs(grid, budget), shard))
-    if engine not in ('local', 'ray'): user_errors(lambda: (_ for _ in ()).throw(ValueError(f'unknown engine {engine!r}; valid names: local, ray')))
     recs = user_errors(run_grid, grid, budget, out, shard, workers, device, engine=engine, address=address)
     print(f'{grid} at budget {budget!r}, shard {shard}: {len(recs)} runs finished in {out}/')
