@@ -7,12 +7,13 @@ Docs: https://activations-repro.github.io/activations_repro/reports.html.md"""
 # %% ../nbs/12b_reports.ipynb #051f53be
 from __future__ import annotations
 import itertools, math
+from collections import namedtuple
 import numpy as np
 from scipy import stats
 
 # %% auto #0
-__all__ = ['PUBLISHED', 'PAPER_B_CLAIMS', 'PAPER_A_CLAIMS', 'paired', 'holm', 'verdict', 'compare', 'left_out', 'md_table',
-           'claim_table']
+__all__ = ['PaperB', 'PaperA', 'PUBLISHED', 'PAPER_B_CLAIMS', 'PAPER_A_CLAIMS', 'paired', 'holm', 'verdict', 'compare',
+           'left_out', 'md_table', 'claim_table']
 
 # %% ../nbs/12b_reports.ipynb #fdca5f5c
 def paired(x, y, level:float=0.95) -> dict:
@@ -66,15 +67,19 @@ def left_out(records:list, grid:str, budget:str) -> list:
                   and r['name'] not in keep)
 
 # %% ../nbs/12b_reports.ipynb #1fd5e376
+PaperB = namedtuple('PaperB', 'test_loss test_acc')                                    # test accuracy in %
+PaperA = namedtuple('PaperA', 'train_loss test_loss train_acc test_acc ms_per_step')   # accuracies in %, ms per training step
+_b = lambda **kw: {k: PaperB(*v) for k, v in kw.items()}
+_a = lambda **kw: {k: PaperA(*v) for k, v in kw.items()}
 PUBLISHED = {
     # Paper B, Table 2 (CIFAR-10) and Table 3 (CIFAR-100): test loss / test accuracy (%), 200 epochs
-    'paper_b_cifar10': dict(relu=(0.591, 77.7), elu=(0.504, 80.4), prelu=(0.547, 79.8), rational=(0.389, 80.2), exponential=(0.399, 80.8)),
-    'paper_b_cifar100': dict(relu=(1.83, 55.0), elu=(1.72, 56.1), prelu=(1.81, 56.6), rational=(1.66, 56.9), exponential=(1.55, 56.5)),
+    'paper_b_cifar10': _b(relu=(0.591, 77.7), elu=(0.504, 80.4), prelu=(0.547, 79.8), rational=(0.389, 80.2), exponential=(0.399, 80.8)),
+    'paper_b_cifar100': _b(relu=(1.83, 55.0), elu=(1.72, 56.1), prelu=(1.81, 56.6), rational=(1.66, 56.9), exponential=(1.55, 56.5)),
     # Paper B, Table 1: learned a of conv1 / conv2 / conv3 (CIFAR-10)
     'paper_b_a': dict(prelu=(0.056, 0.027, 0.030), rational=(0.118, 0.103, 0.206), exponential=(-2.11, -2.03, -1.66)),
     # Paper A, Table 2: train loss / test loss / train acc (%) / test acc (%) / ms per step, 200 epochs
-    'paper_a_cifar10': dict(relu=(0.355, 0.394, 88.7, 87.5, 21), elu=(0.316, 0.414, 88.8, 87.6, 22),
-                            prelu=(0.280, 0.455, 90.0, 86.9, 26), exponential=(0.258, 0.429, 90.9, 88.0, 30)),
+    'paper_a_cifar10': _a(relu=(0.355, 0.394, 88.7, 87.5, 21), elu=(0.316, 0.414, 88.8, 87.6, 22),
+                          prelu=(0.280, 0.455, 90.0, 86.9, 26), exponential=(0.258, 0.429, 90.9, 88.0, 30)),
     # Paper A, Table 3: train loss after 3 hours of training
     'paper_a_3h': dict(relu=0.351, elu=0.347, prelu=0.314, exponential=0.308),
 }
@@ -87,10 +92,8 @@ PAPER_A_CLAIMS = ([('exponential', y, 'train_loss', 'lower') for y in ('relu', '
 
 # %% ../nbs/12b_reports.ipynb #eb8de6d8
 def _paper_value(pub:dict, act:str, metric:str):
-    "The published value of `metric` for `act` from a PUBLISHED table (Paper B: loss, acc %; Paper A: train loss, test loss, train acc, test acc, ms)."
-    v = pub[act]
-    if len(v) == 2: return v[0] if metric == 'valid_loss' else v[1]
-    return {'train_loss': v[0], 'valid_loss': v[1], 'train_acc': v[2], 'valid_acc': v[3]}[metric]
+    "The published value of a record's `metric` (valid_* = the paper's test_*) for `act` from a PUBLISHED table."
+    return getattr(pub[act], metric.replace('valid_', 'test_'))
 
 def md_table(df) -> str:
     "A DataFrame as a Markdown pipe table (index as the first columns), for pages and the README."
