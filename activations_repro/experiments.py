@@ -114,7 +114,7 @@ def results_dir(default='../results') -> Path:
     "The results folder a report reads: `AR_RESULTS` if set (e.g. an empty folder, to check that a report never trains), else `default`."
     return Path(os.environ.get('AR_RESULTS') or default)
 
-def report_settings(budget:str='reduced', results='../results', fake_cifar:bool=True) -> tuple:
+def report_settings(budget:str='reduced', results='../results') -> tuple:
     "(budget, results folder, train missing runs?) for a report chapter; the tiny budget on fake data in a temporary folder under nbdev-test."
     if not os.environ.get('IN_TEST'): return budget, results_dir(results), os.environ.get('AR_TRAIN_MISSING', '0') == '1'
     tmp = Path(tempfile.mkdtemp())

@@ -191,12 +191,11 @@ class ScaledNegative(torch.autograd.Function):
     "f = x/(1 + p|x|) for x < 0, x elsewhere, with p = e^-a or 1/|a| broadcast against x; analytic, differentiable derivatives."
     generate_vmap_rule = True
     @staticmethod
-    def forward(x, a, kind, fused):
-        if fused: return scaled_negative(x, a, kind) if torch.compiler.is_compiling() else fused_forward(x, a, kind)
+    def forward(x, a, kind):
         xo = x.to(_opmath(x.dtype)); return _f(xo, _p(a.to(xo.dtype), kind)).to(x.dtype)
     @staticmethod
     def setup_context(ctx, inputs, output):
-        x, a, kind, fused = inputs; ctx.kind, ctx.fused = kind, fused          # the input only, like ReLU keeps one tensor
+        x, a, kind = inputs; ctx.kind, ctx.fused = kind, False                 # the input only, like ReLU keeps one tensor
         ctx.save_for_backward(x, a); ctx.save_for_forward(x, a)
     @staticmethod
     def _partials(ctx, x, a):
@@ -220,7 +219,7 @@ class ScaledNegative(torch.autograd.Function):
         ga = (g*da).sum_to_size(a.shape).to(a.dtype) if ctx.needs_input_grad[1] else None
         return gx, ga
     @staticmethod
-    def backward(ctx, g): return *ScaledNegative._grads(ctx, g), None, None
+    def backward(ctx, g): return *ScaledNegative._grads(ctx, g), None
     @staticmethod
     def jvp(ctx, tx, ta, *_):
         x, a = ctx.saved_tensors; dx, da = ScaledNegative._partials(ctx, x, a)
@@ -258,7 +257,7 @@ def _broadcast(x:Tensor, a:Tensor, who:str) -> Tensor:
 # %% ../nbs/02_learnable.ipynb #b780eef9
 def _apply(x, a, kind):
     a = _broadcast(x, a, kind)
-    return FusedScaledNegative.apply(x, a, kind) if use_fused(x) else ScaledNegative.apply(x, a, kind, False)
+    return FusedScaledNegative.apply(x, a, kind) if use_fused(x) else ScaledNegative.apply(x, a, kind)
 
 def exponential(x:Tensor, a) -> Tensor:
     "Exponential-type activation: x for x>=0, e^a x/(e^a - x) for x<0."

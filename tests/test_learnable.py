@@ -4,7 +4,7 @@ import numpy as np, pytest, torch, sympy as sp
 from torch import nn
 from hypothesis import given, settings, assume, strategies as st
 from activations_repro.learnable import (Exponential, Rational, exponential, rational, naive_exponential, swap_activations,
-                                         make_activation, activation_params, finite_sweep, ACTIVATIONS, ScaledNegative, _broadcast,
+                                         make_activation, activation_params, finite_sweep, ACTIVATIONS, ScaledNegative, FusedScaledNegative, _broadcast,
                                          use_fused, fused_library)
 from activations_repro import derivation as D
 
@@ -272,8 +272,8 @@ def test_fused_kernel_equals_tensor_path(kind, dtype, n, layout, threads):
         if layout == 'channels_last': x = x.to(memory_format=torch.channels_last)
         x.requires_grad_(); a = (torch.randn(n, dtype=dtype)*0.5 + 0.3).requires_grad_(); g = torch.randn_like(x)
         ab = _broadcast(x, a, kind); assert use_fused(x)
-        y1 = ScaledNegative.apply(x, ab, kind, True); gx1, ga1 = torch.autograd.grad(y1, (x, a), g)
-        y2 = ScaledNegative.apply(x, ab, kind, False); gx2, ga2 = torch.autograd.grad(y2, (x, a), g)
+        y1 = FusedScaledNegative.apply(x, ab, kind); gx1, ga1 = torch.autograd.grad(y1, (x, a), g)
+        y2 = ScaledNegative.apply(x, ab, kind); gx2, ga2 = torch.autograd.grad(y2, (x, a), g)
         tol = dict(rtol=1e-5, atol=1e-6) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-14)
         assert torch.allclose(y1, y2, **tol) and torch.allclose(gx1, gx2, **tol) and torch.allclose(ga1, ga2, rtol=1e-4 if dtype == torch.float32 else 1e-10)
         assert y1.stride() == x.stride() and gx1.stride() == x.stride()        # channels-last stays channels-last
@@ -283,7 +283,7 @@ def test_without_a_compiler_it_falls_back_with_one_warning(tmp_path):
     import subprocess, sys, os
     code = ("import warnings, torch\nwarnings.simplefilter('always')\nfrom activations_repro.learnable import Exponential, exponential, ScaledNegative\n"
             "with warnings.catch_warnings(record=True) as w:\n    m = Exponential(3, 0.2); x = torch.randn(2, 3, 4, requires_grad=True); y = m(x); y.sum().backward(); m(x)\n"
-            "ref = ScaledNegative.apply(x, m.a.view(1, 3, 1), 'exponential', False)\n"
+            "ref = ScaledNegative.apply(x, m.a.view(1, 3, 1), 'exponential')\n"
             "msgs = [str(i.message) for i in w if 'fused CPU kernel' in str(i.message)]\nprint(len(msgs), torch.allclose(y, ref), msgs[0][:60])")
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env={**os.environ, 'CC': '/nonexistent/cc', 'ACTIVATIONS_REPRO_CACHE': str(tmp_path)})
     assert r.returncode == 0, r.stderr
