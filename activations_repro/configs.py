@@ -25,7 +25,10 @@ FAMILY_DEFAULTS = {
                   time_limit_s=None,   # stop after this many seconds of training steps
                   threads=None),       # CPU threads: changes the speed, not the numbers
     'kaf': dict(model='kaf', dataset='iris', output='kernel', seed=0, epochs=100, bs=16, lr=1e-2, anchors=None, anchor_draw=None,
-                refresh='step', hidden=32, kernel='gaussian', standardize_y=True, threads=None),
+                refresh='step', hidden=32, kernel='gaussian', standardize_y=True,
+                bias=False,          # affine layers in the index network (False: the source's network)
+                split=0,             # seed of the stratified 80/20 train/test split (MNIST: its official split, 0 only)
+                threads=None),
     'kaftron': dict(model='kaftron', dataset='synthetic', output='kernel', seed=0, epochs=100, threads=None),
 }
 MODEL_FAMILY = {'paper_a': 'cifar', 'paper_b': 'cifar', 'kaf': 'kaf', 'kaftron': 'kaftron'}
@@ -84,6 +87,9 @@ def _check_cifar(c):
 def _check_kaf(c):
     _choice(c, 'dataset', tuple(TASKS)); _choice(c, 'output', KAF_OUTPUTS[TASKS[c['dataset']]])
     for k in ('epochs', 'bs', 'hidden'): _positive_int(c, k)
+    if not isinstance(c['bias'], bool): raise ValueError(f'bias must be True or False, got {c["bias"]!r}')
+    if isinstance(c['split'], bool) or not isinstance(c['split'], int) or c['split'] < 0: raise ValueError(f'split must be a non-negative integer, got {c["split"]!r}')
+    if c['dataset'] == 'mnist' and c['split'] != 0: raise ValueError(f'MNIST has one official train/test split: split must be 0, got {c["split"]}')
     if c['output'] == 'kernel':
         _positive_int(c, 'anchors'); _choice(c, 'refresh', ('step', 'epoch')); _choice(c, 'kernel', ('gaussian', 'epanechnikov'))
     return c
@@ -104,7 +110,7 @@ def check_config(cfg:dict) -> dict:
 
 # %% ../nbs/12a_configs.ipynb #31421b75
 TAGS = dict(per_channel='pc', bs='bs', lr='lr', limit='n', epoch_size='es', eval_size='ev', valid_limit='vl', augment='aug',
-            time_limit_s='t', anchors='m', anchor_draw='ad', refresh='r', hidden='h', kernel='k', standardize_y='sty')
+            time_limit_s='t', anchors='m', anchor_draw='ad', refresh='r', hidden='h', kernel='k', standardize_y='sty', bias='b', split='sp')
 _CORE = ('model', 'dataset', 'act', 'output', 'seed', 'epochs')
 
 def _fmt(v): return str(int(v)) if isinstance(v, bool) else f'{v:g}' if isinstance(v, float) else str(v)
@@ -148,7 +154,9 @@ GRIDS = {
     'paper_b_cifar10':  dict(budgets='paper_b', model='paper_b', dataset='cifar10', acts=PAPER_B_ACTS),
     'paper_b_cifar100': dict(budgets='paper_b', model='paper_b', dataset='cifar100', acts=PAPER_B_ACTS),
     'paper_a_cifar10':  dict(budgets='paper_a', model='paper_a', dataset='cifar10', acts=PAPER_A_ACTS),
-    'kaf_compare': dict(budgets='kaf', datasets=tuple(KAF_DATA), seeds=5),
+    'kaf_compare': dict(budgets='kaf', datasets=('iris', 'wine', 'digits', 'housing'), seeds=10, bias=True, split='seed'),
+    'kaf_mnist':   dict(budgets='kaf', datasets=('mnist',), seeds=3, bias=True, epochs=20),
+    'kaf_nobias':  dict(budgets='kaf', datasets=tuple(KAF_DATA), seeds=5),      # the source's bias-free network: an ablation
     'kaf_lr':      dict(budgets='kaf', datasets=('iris', 'wine', 'digits'), outputs=('kernel', 'softmax'), lr=(1e-3, 1e-2, 1e-1, 1.0), seeds=3),
     'kaf_anchors': dict(budgets='kaf', datasets=('digits',), outputs=('kernel',), anchors=(20, 100, 500, 1437), refresh=('step', 'epoch'), seeds=3),
     'kaf_scale':   dict(budgets='kaf', datasets=('housing',), outputs=('kernel', 'identity'), standardize_y=(True, False), seeds=3),
@@ -168,12 +176,13 @@ def _kaf_configs(g, b):
     dsets = [d for d in g['datasets'] if not b['datasets'] or d in b['datasets']] or list(g['datasets'][:1])
     out = []
     for s, ds in product(seeds, dsets):
-        base = defaults(dict(model='kaf', dataset=ds)); ep = max(2, base['epochs']//b['epoch_div'])
+        base = defaults(dict(model='kaf', dataset=ds)); ep = max(2, g.get('epochs', base['epochs'])//b['epoch_div'])
         outs = g.get('outputs') or KAF_OUTPUTS[TASKS[ds]]
         for o, lr, m, r, sy in product(outs, ends(g.get('lr', (base['lr'],))), ends(g.get('anchors', (base['anchors'],))),
                                        g.get('refresh', ('step',)), g.get('standardize_y', (True,))):
             if o != 'kernel' and (m != base['anchors'] or r != 'step'): continue      # one baseline per setting
-            c = dict(model='kaf', dataset=ds, output=o, seed=s, epochs=ep, lr=lr, standardize_y=sy)
+            c = dict(model='kaf', dataset=ds, output=o, seed=s, epochs=ep, lr=lr, standardize_y=sy,
+                     bias=g.get('bias', False), split=s if g.get('split') == 'seed' else 0)
             if o == 'kernel': c.update(anchors=m, refresh=r)
             out.append(check_config(c))
     return out

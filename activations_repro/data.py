@@ -200,7 +200,8 @@ def _housing_xy(root:Path):
     X = np.c_[inc, age, rooms/hh, beds/hh, pop, pop/hh, lat, lon]
     return X, val/1e5
 
-def load_tabular(name:str) -> dict:
+def load_tabular(name:str,
+                 split:int=0) -> dict: # seed of the stratified 80/20 train/test split (MNIST: its official split)
     "x_train, y_train, x_test, y_test (float32 features, standardised; int64 classes or float32 targets), task, n_out, variant."
     from sklearn import datasets as skd
     from sklearn.model_selection import train_test_split
@@ -212,10 +213,10 @@ def load_tabular(name:str) -> dict:
         ytr, yte, variant = d['y_train'], d['y_test'], 'MNIST PNG (60,000/10,000)'
     else:
         X, y = _housing_xy(locate('housing')) if name == 'housing' else getattr(skd, f'load_{name}')(return_X_y=True)
-        xtr, xte, ytr, yte = train_test_split(X, y, test_size=0.2, random_state=0, stratify=y if task == 'classification' else None)
+        xtr, xte, ytr, yte = train_test_split(X, y, test_size=0.2, random_state=split, stratify=y if task == 'classification' else None)
         xtr, xte = torch.tensor(xtr, dtype=torch.float32), torch.tensor(xte, dtype=torch.float32)
         ytr, yte = (torch.tensor(v, dtype=torch.long if task == 'classification' else torch.float32) for v in (ytr, yte))
-        variant = f'{name} (scikit-learn; 80/20 split, seed 0)' if name != 'housing' else 'California housing (StatLib; 80/20 split, seed 0)'
+        variant = f'{name} (scikit-learn; 80/20 split, seed {split})' if name != 'housing' else f'California housing (StatLib; 80/20 split, seed {split})'
     m, s = xtr.mean(0), xtr.std(0)
     s = torch.where(s > 1e-6, s, torch.ones_like(s))      # a feature constant in training (digits' border pixels) keeps its scale
     n_out = int(ytr.max()) + 1 if task == 'classification' else 1
@@ -228,9 +229,9 @@ class IndexedDL(DataLoader):
     def create_batch(self, b): i = torch.as_tensor(b); return self.x[i], i, self.y[i]
     def retain(self, res, b): return res
 
-def tabular_dls(name:str, bs:int=64, device=None) -> DataLoaders:
+def tabular_dls(name:str, bs:int=64, device=None, split:int=0) -> DataLoaders:
     "DataLoaders of (x, index, y) batches for a tabular dataset; `dls.data` keeps the tensors and task."
-    d = load_tabular(name)
+    d = load_tabular(name, split)
     dls = DataLoaders(IndexedDL(d['x_train'], d['y_train'], bs=bs, shuffle=True, device=device),
                       IndexedDL(d['x_test'], d['y_test'], bs=max(bs, 256), device=device), device=device)
     dls.data, dls.variant, dls.c, dls.n_inp = d, d['variant'], d['n_out'], 2

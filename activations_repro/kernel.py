@@ -10,10 +10,11 @@ import math
 import numpy as np, torch
 from torch import nn, Tensor
 from torch.utils.checkpoint import checkpoint
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['KERNELS', 'OUTPUTS', 'check_anchors', 'nw_estimate', 'KernelOutput', 'draw_anchors', 'KAFNet', 'link_curve',
-           'kaf_tron']
+           'knn_on_index', 'kaf_tron']
 
 # %% ../nbs/03_kernel.ipynb #2c037c55
 KERNELS = ('gaussian', 'epanechnikov')
@@ -84,9 +85,7 @@ class KernelOutput(nn.Module):
         return nw_estimate(u, anchor_u, anchor_y, self.h.to(u.dtype), self_idx, self.kernel, self.max_elems)
     def extra_repr(self): return f'h={self.h.item():.4g}, kernel={self.kernel}'
 
-# %% ../nbs/03_kernel.ipynb #67087873
-OUTPUTS = ('kernel', 'softmax', 'sigmoid', 'identity')
-
+# %% ../nbs/03_kernel.ipynb #a25541c5
 def draw_anchors(y:Tensor, m:int, how:str='random', seed:int=0) -> Tensor:
     "Indices of `m` anchors among the training targets `y`: 'random', or 'stratified' by class (in proportion)."
     n = len(y); g = torch.Generator().manual_seed(seed)
@@ -99,42 +98,63 @@ def draw_anchors(y:Tensor, m:int, how:str='random', seed:int=0) -> Tensor:
     idx = [torch.nonzero(y == c).flatten()[torch.randperm(int(k), generator=g)[:int(t)]] for c, k, t in zip(classes, counts, take)]
     return torch.cat(idx).sort().values[:m]
 
+# %% ../nbs/03_kernel.ipynb #b912c8db
+OUTPUTS = ('kernel', 'softmax', 'sigmoid', 'identity')
+
 class KAFNet(nn.Module):
-    "Index network (fc1 -> ReLU -> fc2, no biases) with a kernel, softmax, sigmoid or identity output."
+    "Index network (fc1 -> ReLU -> fc2) with a kernel, softmax, sigmoid or identity output."
     def __init__(self, d_in:int, n_out:int, hidden:int=32, output:str='kernel',
                  anchors_x:Tensor|None=None,   # (m, d_in) the anchors' inputs (kernel output only)
                  anchors_y:Tensor|None=None,   # (m, n_out) their targets
                  anchor_idx:Tensor|None=None,  # (m,) their row numbers in the training set (for leave-one-out)
-                 h:float=1.5, kernel:str='gaussian', refresh:str='step'):
+                 h:float=1.5, kernel:str='gaussian', refresh:str='step',
+                 bias:bool=False):             # affine layers (True) or the source's linear ones (False)
         super().__init__()
         if output not in OUTPUTS: raise ValueError(f'unknown output {output!r}; valid: {", ".join(OUTPUTS)}')
         if refresh not in ('step', 'epoch'): raise ValueError(f"refresh must be 'step' or 'epoch', got {refresh!r}")
         self.output, self.refresh = output, refresh
-        self.index = nn.Sequential(nn.Linear(d_in, hidden, bias=False), nn.ReLU(), nn.Linear(hidden, n_out, bias=False))
-        if output == 'kernel':
-            if anchors_x is None or anchors_y is None: raise ValueError('the kernel output needs anchors_x and anchors_y')
-            check_anchors(torch.zeros_like(anchors_y, dtype=torch.float), anchors_y.float(), n_out)
-            self.kout = KernelOutput(h, kernel)
-            self.register_buffer('anchors_x', anchors_x.float()); self.register_buffer('anchors_y', anchors_y.float())
-            pos = torch.full((int(anchor_idx.max()) + 1 if anchor_idx is not None else 0,), -1, dtype=torch.long)
-            if anchor_idx is not None: pos[anchor_idx] = torch.arange(len(anchor_idx))
-            self.register_buffer('anchor_pos', pos); self._au = None
-    def refresh_anchors(self):
-        "Recompute the anchors' indices through the current network (used once per epoch with refresh='epoch')."
-        with torch.no_grad(): self._au = self.index(self.anchors_x)
-    def anchor_index(self) -> Tensor:
-        if self.refresh == 'step': return self.index(self.anchors_x)
-        if self._au is None: self.refresh_anchors()
-        return self._au
-    def forward(self, x:Tensor, idx:Tensor|None=None) -> Tensor:
-        u = self.index(x)
-        if self.output in ('softmax', 'identity'): return u          # softmax lives in the cross-entropy loss
-        if self.output == 'sigmoid': return torch.sigmoid(u)
-        self_idx = None
-        if idx is not None and self.training and len(self.anchor_pos):
-            inside = idx < len(self.anchor_pos)
-            self_idx = torch.where(inside, self.anchor_pos[idx.clamp(max=len(self.anchor_pos) - 1)], torch.full_like(idx, -1))
-        return self.kout(u, self.anchor_index().to(u.dtype), self.anchors_y.to(u.dtype), self_idx)
+        self.index = nn.Sequential(nn.Linear(d_in, hidden, bias=bias), nn.ReLU(), nn.Linear(hidden, n_out, bias=bias))
+        if output == 'kernel': self._keep_anchors(anchors_x, anchors_y, anchor_idx, n_out, h, kernel)
+
+# %% ../nbs/03_kernel.ipynb #b661e961
+@patch
+def _keep_anchors(self:KAFNet, anchors_x, anchors_y, anchor_idx, n_out, h, kernel):
+    if anchors_x is None or anchors_y is None: raise ValueError('the kernel output needs anchors_x and anchors_y')
+    check_anchors(torch.zeros_like(anchors_y, dtype=torch.float), anchors_y.float(), n_out)
+    self.kout = KernelOutput(h, kernel)
+    self.register_buffer('anchors_x', anchors_x.float()); self.register_buffer('anchors_y', anchors_y.float())
+    pos = torch.full((int(anchor_idx.max()) + 1 if anchor_idx is not None else 0,), -1, dtype=torch.long)
+    if anchor_idx is not None: pos[anchor_idx] = torch.arange(len(anchor_idx))
+    self.register_buffer('anchor_pos', pos); self._au = None
+
+# %% ../nbs/03_kernel.ipynb #fdf1b4a6
+@patch
+def refresh_anchors(self:KAFNet):
+    "Recompute the anchors' indices through the current network (used once per epoch with refresh='epoch')."
+    with torch.no_grad(): self._au = self.index(self.anchors_x)
+
+@patch
+def anchor_index(self:KAFNet) -> Tensor:
+    "The anchors' indices: fresh (refresh='step') or the ones kept at the last refresh."
+    if self.refresh == 'step': return self.index(self.anchors_x)
+    if self._au is None: self.refresh_anchors()
+    return self._au
+
+# %% ../nbs/03_kernel.ipynb #b4decd45
+@patch
+def self_slots(self:KAFNet, idx:Tensor|None) -> Tensor|None:
+    "Anchor slot of each training row in `idx` (-1: not an anchor); None outside training."
+    if idx is None or not self.training or not len(self.anchor_pos): return None
+    inside = idx < len(self.anchor_pos)
+    return torch.where(inside, self.anchor_pos[idx.clamp(max=len(self.anchor_pos) - 1)], torch.full_like(idx, -1))
+
+# %% ../nbs/03_kernel.ipynb #5e63cae7
+@patch
+def forward(self:KAFNet, x:Tensor, idx:Tensor|None=None) -> Tensor:
+    u = self.index(x)
+    if self.output in ('softmax', 'identity'): return u          # softmax lives in the cross-entropy loss
+    if self.output == 'sigmoid': return torch.sigmoid(u)
+    return self.kout(u, self.anchor_index().to(u.dtype), self.anchors_y.to(u.dtype), self.self_slots(idx))
 
 # %% ../nbs/03_kernel.ipynb #a473e13a
 def link_curve(net:KAFNet, n:int=101) -> dict:
@@ -144,6 +164,17 @@ def link_curve(net:KAFNet, n:int=101) -> dict:
         grid = lo + (hi - lo)*torch.linspace(0, 1, n)[:, None]                       # (n, K)
         G = net.kout(grid, au, net.anchors_y)
     return dict(u=grid.T.tolist(), G=G.T.tolist(), h=net.kout.h.item())
+
+# %% ../nbs/03_kernel.ipynb #d1e3e3ab
+def knn_on_index(net:KAFNet, x:Tensor, ks=(1, 3, 5, 9, 15, 25), folds:int=5) -> tuple:
+    "(predictions at `x`, chosen k) of a k-NN regression of the anchors' targets on their learned indices, k by cross-validation."
+    from sklearn.model_selection import GridSearchCV, KFold
+    from sklearn.neighbors import KNeighborsRegressor
+    with torch.no_grad(): au, u = (net.index(z.float()).double().cpu().numpy() for z in (net.anchors_x, x))
+    ay = net.anchors_y.double().cpu().numpy(); ks = [k for k in ks if k <= len(ay)*(folds - 1)//folds]
+    cv = GridSearchCV(KNeighborsRegressor(), dict(n_neighbors=ks), cv=KFold(folds, shuffle=True, random_state=0),
+                      scoring='neg_mean_squared_error').fit(au, ay)
+    return torch.from_numpy(cv.predict(u)).to(x.device, torch.float32), int(cv.best_params_['n_neighbors'])
 
 # %% ../nbs/03_kernel.ipynb #ee7d42cc
 def kaf_tron(X:np.ndarray, y:np.ndarray, steps:int=100, link:str='kernel', h:float|None=None):

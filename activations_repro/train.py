@@ -21,15 +21,15 @@ from fastai.metrics import accuracy, AccumMetric
 from fastai.torch_core import set_seed
 from .learnable import activation_params
 from .data import cifar_dls, tabular_dls, load_tabular, stratified_subset
-from .kernel import KAFNet, draw_anchors, link_curve, kaf_tron
+from .kernel import KAFNet, draw_anchors, link_curve, kaf_tron, knn_on_index
 from .models import get_model
 from .configs import check_config, run_name, family, SAVE_WEIGHTS, NOT_IDENTITY
 from .results import make_record, write_json_atomic, atomic_save, claim_run
 
 # %% auto #0
 __all__ = ['FINAL_KEYS', 'new_hist', 'Recording', 'StepTimer', 'EpochStats', 'TrackA', 'LossTrace', 'TrackKernel',
-           'RefreshAnchors', 'TimeLimit', 'EpochCheckpoint', 'restore', 'adam', 'eval_counts', 'make_learner',
-           'final_metrics', 'train_run', 'kaftron_run', 'load_trained']
+           'RefreshAnchors', 'TimeLimit', 'EpochCheckpoint', 'restore', 'adam', 'eval_counts', 'knn_final',
+           'make_learner', 'final_metrics', 'train_run', 'kaftron_run', 'load_trained']
 
 # %% ../nbs/13_train.ipynb #c8e29b1c
 def new_hist() -> dict: return dict(epochs=[], a=[], trace=[], steps=0, train_s=0.)
@@ -159,19 +159,20 @@ def _recorders(cfg) -> list:
 # %% ../nbs/13_train.ipynb #a847104e
 def _kaf_parts(cfg, device):
     "DataLoaders, model, loss and metric for a kernel-activation run."
-    dls = tabular_dls(cfg['dataset'], cfg['bs'], device); d = dls.data; reg = d['task'] == 'regression'
+    dls = tabular_dls(cfg['dataset'], cfg['bs'], device, cfg['split']); d = dls.data; reg = d['task'] == 'regression'
     ys = d['y_train'].std().item() if reg and cfg['standardize_y'] else 1.
     ym = d['y_train'].mean().item() if reg and cfg['standardize_y'] else 0.
     if reg and not cfg['standardize_y']: ys = 1e-5                      # raw: the source's dollars (std ~115,000); RMSE still in $100k
     for dl in (dls.train, dls.valid):
         if reg: dl.y = (dl.y - ym)/ys
+    dls.y_scale = ys                                                   # model units -> the metric's units
     Y = dls.train.y[:, None] if reg else F.one_hot(dls.train.y, d['n_out']).float()
     kw = {}
     if cfg['output'] == 'kernel':
         m = min(cfg['anchors'], len(Y))
         ai = draw_anchors(dls.train.y if not reg else torch.zeros(len(Y), dtype=torch.long), m, cfg['anchor_draw'], cfg['seed'])
         kw = dict(anchors_x=d['x_train'][ai], anchors_y=Y[ai], anchor_idx=ai, kernel=cfg['kernel'], refresh=cfg['refresh'])
-    model = KAFNet(d['x_train'].shape[1], d['n_out'], cfg['hidden'], cfg['output'], **kw)
+    model = KAFNet(d['x_train'].shape[1], d['n_out'], cfg['hidden'], cfg['output'], bias=cfg['bias'], **kw)
     n = d['n_out']
     if reg: loss, metric = (lambda p, y: F.mse_loss(p.view(-1), y)), AccumMetric(lambda p, y: torch.sqrt(F.mse_loss(p.view(-1), y))*ys, flatten=False, name='rmse')
     elif cfg['output'] == 'softmax': loss, metric = CrossEntropyLossFlat(), accuracy
@@ -193,6 +194,15 @@ def eval_counts(learn) -> dict:
     "{class name: number of evaluation images} of a learner's validation set."
     y = learn.dls.valid.y; names = getattr(learn.dls, 'classes', None) or [str(i) for i in range(int(y.max()) + 1)]
     return {names[i]: int(n) for i, n in enumerate(torch.bincount(y.long(), minlength=len(names)).tolist())} if not y.is_floating_point() else None
+
+# %% ../nbs/13_train.ipynb #4059fc68
+def knn_final(learn) -> dict|None:
+    "{'k', 'valid_acc' or 'valid_rmse'} of the kNN baseline on a kernel-output run's learned index; None for other runs."
+    m, v = learn.model, learn.dls.valid
+    if getattr(m, 'output', None) != 'kernel': return None
+    p, k = knn_on_index(m, v.x)
+    if learn.dls.data['task'] == 'regression': return dict(k=k, valid_rmse=float(torch.sqrt(F.mse_loss(p.view(-1), v.y))*learn.dls.y_scale))
+    return dict(k=k, valid_acc=float((p.argmax(1) == v.y).float().mean()))
 
 # %% ../nbs/13_train.ipynb #6ab3c745
 def make_learner(cfg:dict, device=None, ckpt:Path|None=None, cbs=()) -> Learner:
@@ -242,7 +252,7 @@ def train_run(cfg:dict,            # configuration, see `configs.check_config`
             vl, va = learn.validate(); h['at_time_limit'].update(valid_loss=float(vl), valid_acc=float(va))
         rec = make_record(cfg, name, started, device, learn.dls.variant, epochs=h['epochs'], a=h['a'], trace=h['trace'],
                           steps=h['steps'], train_s=h['train_s'], final=final_metrics(h['epochs']), at_time_limit=h.get('at_time_limit'),
-                          eval_class_counts=eval_counts(learn),
+                          eval_class_counts=eval_counts(learn), knn=knn_final(learn),
                           link=link_curve(learn.model) if getattr(learn.model, 'output', None) == 'kernel' else None)
         if cfg['model'] in SAVE_WEIGHTS: atomic_save(dict(name=name, config=cfg, state_dict=learn.model.state_dict()), out/'weights'/f'{name}.pt')
         write_json_atomic(rec, dest); ckpt.unlink(missing_ok=True)
