@@ -140,7 +140,7 @@ BUDGETS = {
     'kaf':     {'full':    dict(epoch_div=1, seeds=None, datasets=None, sweep='all'),
                 'reduced': dict(epoch_div=1, seeds=None, datasets=None, sweep='all'),
                 'quick':   dict(epoch_div=5, seeds=1, datasets=None, sweep='all'),
-                'tiny':    dict(epoch_div=50, seeds=1, datasets=('iris',), sweep='ends')},
+                'tiny':    dict(epoch_div=50, seeds=1, datasets=('iris', 'digits', 'housing'), sweep='ends')},
     'kaftron': {'full':    dict(epochs=100, seeds=(0, 1, 2, 3, 4), datasets=('synthetic', 'housing')),
                 'reduced': dict(epochs=100, seeds=(0, 1, 2, 3, 4), datasets=('synthetic', 'housing')),
                 'quick':   dict(epochs=100, seeds=(0,), datasets=('synthetic', 'housing')),
@@ -173,7 +173,7 @@ def budget_of(grid:str, budget:str) -> dict:
 
 def _kaf_configs(g, b):
     seeds = range(b['seeds'] or g['seeds']); ends = lambda t: tuple(t) if b['sweep'] == 'all' or len(t) < 2 else (t[0], t[-1])
-    dsets = [d for d in g['datasets'] if not b['datasets'] or d in b['datasets']] or list(g['datasets'][:1])
+    dsets = [d for d in g['datasets'] if not b['datasets'] or d in b['datasets']]
     out = []
     for s, ds in product(seeds, dsets):
         base = defaults(dict(model='kaf', dataset=ds)); ep = max(2, g.get('epochs', base['epochs'])//b['epoch_div'])

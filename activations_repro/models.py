@@ -60,7 +60,8 @@ def layer_table(model:nn.Module, input_shape=(1, 3, 32, 32)):
             rows.append(dict(layer=name, type=type(m).__name__, kernel='×'.join(map(str, k)) if k else '',
                              in_ch=getattr(m, 'in_channels', getattr(m, 'in_features', '')),
                              out_ch=getattr(m, 'out_channels', getattr(m, 'out_features', '')),
-                             output=tuple(out.shape[1:]), params=sum(p.numel() for p in m.parameters())))
+                             output=tuple(out.shape[1:]), params=sum(p.numel() for p in m.parameters()),
+                             k2_ch=k[0]*k[1]*m.out_channels if k and hasattr(m, 'out_channels') else ''))
         return f
     for n, m in model.named_modules():
         if n and not list(m.children()) and (any(True for _ in m.parameters()) or type(m).__name__ in ('ReLU', 'ELU', 'MaxPool2d')):

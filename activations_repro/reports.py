@@ -12,8 +12,10 @@ import numpy as np
 from scipy import stats
 
 # %% auto #0
-__all__ = ['PaperB', 'PaperA', 'PUBLISHED', 'PAPER_B_CLAIMS', 'PAPER_A_CLAIMS', 'paired', 'holm', 'verdict', 'compare',
-           'left_out', 'md_table', 'claim_table']
+__all__ = ['PaperB', 'PaperA', 'PUBLISHED', 'PAPER_B_CLAIMS', 'PAPER_A_CLAIMS', 'LABELS', 'KAF_CLAIM_GRIDS', 'paired', 'holm',
+           'verdict', 'compare', 'left_out', 'md_table', 'verdict_rows', 'claim_table', 'beside_paper', 'trace_loss',
+           'equal_time', 'kaf_frame', 'kaf_arms', 'kaf_output_claims', 'kaf_claim_table', 'logistic', 'sigmoid_r2',
+           'logistic_fit', 'above', 'kernel_claims']
 
 # %% ../nbs/12b_reports.ipynb #fdca5f5c
 def paired(x, y, level:float=0.95) -> dict:
@@ -48,7 +50,8 @@ def compare(df, claims, by:str='act', seed:str='seed', alpha:float=0.05):
     import pandas as pd
     rows = []
     for x, y, metric, direction in claims:
-        a = df[df[by] == x].set_index(seed)[metric]; b = df[df[by] == y].set_index(seed)[metric]; common = sorted(set(a.index) & set(b.index))
+        if metric not in df: a = b = df.iloc[:0]; common = []                 # no run has this metric yet
+        else: a = df[df[by] == x].set_index(seed)[metric]; b = df[df[by] == y].set_index(seed)[metric]; common = sorted(set(a.index) & set(b.index))
         r = paired(a.loc[common].values, b.loc[common].values) if common else dict(n=0, diff=math.nan, lo=math.nan, hi=math.nan, p_t=math.nan, p_perm=math.nan)
         rows.append(dict(claim=f'{x} {direction} {metric} than {y}', x=x, y=y, metric=metric, direction=direction, **r))
     t = pd.DataFrame(rows)
@@ -93,25 +96,159 @@ PAPER_A_CLAIMS = ([('exponential', y, 'train_loss', 'lower') for y in ('relu', '
 # %% ../nbs/12b_reports.ipynb #eb8de6d8
 def _paper_value(pub:dict, act:str, metric:str):
     "The published value of a record's `metric` (valid_* = the paper's test_*) for `act` from a PUBLISHED table."
+    if metric == 'ms_ratio': return round(pub[act].ms_per_step/pub['relu'].ms_per_step, 3)
     return getattr(pub[act], metric.replace('valid_', 'test_'))
 
 def md_table(df) -> str:
     "A DataFrame as a Markdown pipe table (index as the first columns), for pages and the README."
     d = df.reset_index() if any(n is not None for n in df.index.names) else df
-    head = '| ' + ' | '.join(map(str, d.columns)) + ' |\n|' + '---|'*len(d.columns)
+    name = lambda c: ' · '.join(str(x) for x in c if x != '') if isinstance(c, tuple) else str(c)   # two-level columns: 'test acc % · ours'
+    head = '| ' + ' | '.join(map(name, d.columns)) + ' |\n|' + '---|'*len(d.columns)
     return head + ''.join('\n| ' + ' | '.join('' if v is None or v != v else str(v) for v in row) + ' |' for row in d.itertuples(index=False))
 
+
+# %% ../nbs/12b_reports.ipynb #e3d3476a
+def _ours(metric:str, r) -> str:
+    pct = lambda v: f'{100*v:+.2f} pts' if metric.endswith('acc') else f'{v:+.3f}'
+    if r.n == 0: return 'no pairs yet'
+    return f'{pct(r.diff)} [{pct(r.lo)}, {pct(r.hi)}]' if r.n > 1 else f'{pct(r.diff)} (one pair: no interval)'
+
+def verdict_rows(t, claim:list, paper:list, n:str='seeds'):
+    "The table every chapter shows, from `compare`'s output `t`: claim · paper · ours (difference, 95% CI) · n · p (Holm) · verdict."
+    import pandas as pd
+    if t.empty: return pd.DataFrame(columns=['claim', 'paper', 'ours', n, 'p (Holm)', 'verdict'])
+    return pd.DataFrame({'claim': claim, 'paper': paper, 'ours': [_ours(m, r) for m, r in zip(t.metric, t.itertuples())],
+                         n: t.n.values, 'p (Holm)': t.p_holm.round(3).values, 'verdict': t.verdict.values})
+
+# %% ../nbs/12b_reports.ipynb #5239f737
 def claim_table(records:list, claims:list, published:dict, **kw):
     "claim · paper · ours (paired mean difference and 95% CI) · p (Holm) · verdict, from result records paired by seed."
-    import pandas as pd
     from activations_repro.results import finals
     df = finals(records, **kw)
-    if df.empty: return pd.DataFrame(columns=['claim', 'paper', 'ours', 'seeds', 'p (Holm)', 'verdict'])
-    t = compare(df, claims)
-    pct = lambda m, v: f'{100*v:+.2f} pts' if m.endswith('acc') else f'{v:+.3f}'
-    return pd.DataFrame(dict(
-        claim=[f'{x} {d} {m.replace("valid", "test").replace("_", " ")} than {y}' for x, y, m, d in claims],
-        paper=[f'{_paper_value(published, x, m):g} vs {_paper_value(published, y, m):g}' for x, y, m, _ in claims],
-        ours=[f'{pct(m, r.diff)} [{pct(m, r.lo)}, {pct(m, r.hi)}]' if r.n > 1 else f'{pct(m, r.diff)} (one seed: no interval)'
-              for m, r in zip(t.metric, t.itertuples())],
-        seeds=t.n.values, **{'p (Holm)': t.p_holm.round(3).values}, verdict=t.verdict.values))
+    t = compare(df, claims) if not df.empty else df
+    return verdict_rows(t, [f'{x} {d} {m.replace("valid", "test").replace("_", " ")} than {y}' for x, y, m, d in claims],
+                        [f'{_paper_value(published, x, m):g} vs {_paper_value(published, y, m):g}' for x, y, m, _ in claims])
+
+# %% ../nbs/12b_reports.ipynb #c4ca7216
+LABELS = dict(train_loss='train loss', valid_loss='test loss', train_acc='train acc %', valid_acc='test acc %', ms_ratio='ms/step ÷ ReLU')
+
+def beside_paper(df, published:dict, metrics:tuple, order:tuple):
+    "Ours (mean ± sd over seeds, from a `results.finals` frame) beside the paper's value for each of `metrics`, one row per activation."
+    import pandas as pd
+    from activations_repro.results import mean_sd
+    if df.empty: return pd.DataFrame()
+    if 'ms_ratio' in metrics: df = df.assign(ms_ratio=df.ms_per_step/df[df.act == 'relu'].ms_per_step.mean())
+    ours = mean_sd(df, list(metrics), order=list(order), scale={m: 100 for m in metrics if m.endswith('acc')})
+    cols = {}
+    for m in metrics: cols[(LABELS[m], 'ours')] = ours[m]; cols[(LABELS[m], 'paper')] = [_paper_value(published, a, m) for a in ours.index]
+    return pd.DataFrame({**cols, ('seeds', ''): ours.seeds}, index=ours.index).rename_axis('act')
+
+# %% ../nbs/12b_reports.ipynb #fb9d42bb
+def _clock(record:dict, ms:dict|None):
+    "Seconds of training steps at each trace point: the run's own clock, or its step count times `ms[act]` milliseconds."
+    return lambda p: p['step']*ms[record['config']['act']]/1e3 if ms else p['train_s']
+
+def trace_loss(record:dict, t:float|None=None, points:int=5, ms:dict|None=None) -> float:
+    "Mean training loss of the last `points` trace entries at or before `t` seconds of training steps (None: the end of the run)."
+    clock = _clock(record, ms)
+    tr = [p for p in record.get('trace') or () if t is None or clock(p) <= t][-points:]
+    return float(np.mean([p['loss'] for p in tr])) if tr else math.nan
+
+def equal_time(records:list, points:int=5, ms:dict|None=None):
+    "(DataFrame act, seed, train_loss at t, steps done by t; t) with t the time the fastest run finished its training steps."
+    import pandas as pd
+    rs = [r for r in records if r.get('trace')]
+    if not rs: return pd.DataFrame(columns=['act', 'seed', 'train_loss', 'steps']), math.nan
+    t = min(_clock(r, ms)(r['trace'][-1]) for r in rs)
+    return pd.DataFrame([dict(act=r['config']['act'], seed=r['config']['seed'], train_loss=trace_loss(r, t, points, ms),
+                              steps=max([p['step'] for p in r['trace'] if _clock(r, ms)(p) <= t], default=0)) for r in rs]), t
+
+# %% ../nbs/12b_reports.ipynb #8e0fcf41
+def kaf_frame(records:list):
+    "One row per kernel-activation run: settings, `valid_acc` or `valid_rmse` (by task), the kNN baseline's `knn`, cost and bandwidth."
+    import pandas as pd
+    from activations_repro.configs import check_config, TASKS
+    rows = []
+    for r in records:
+        c = check_config(r['config']); col = 'valid_rmse' if TASKS[c['dataset']] == 'regression' else 'valid_acc'
+        kern = c['output'] == 'kernel'
+        rows.append(dict(dataset=c['dataset'], output=c['output'], seed=c['seed'], split=c['split'], bias=c['bias'], lr=c['lr'],
+                         anchors=c['anchors'] if kern else None, refresh=c['refresh'] if kern else None, std_y=c['standardize_y'],
+                         **{col: r['final'].get(col)}, knn=(r.get('knn') or {}).get(col), ms_per_step=r['ms_per_step'], seconds=r['train_s'],
+                         h=r['epochs'][-1].get('h') if r['epochs'] else None))
+    return pd.DataFrame(rows, columns=['dataset', 'output', 'seed', 'split', 'bias', 'lr', 'anchors', 'refresh', 'std_y',
+                                       'valid_acc', 'valid_rmse', 'knn', 'ms_per_step', 'seconds', 'h'])
+
+def kaf_arms(kf):
+    "`kf` with an `arm` column ('iris: kernel') and one more arm per kernel run: the kNN baseline on its learned index."
+    import pandas as pd
+    k = kf[(kf.output == 'kernel') & kf.knn.notna()].assign(output='kNN on index')
+    for col in ('valid_acc', 'valid_rmse'): k[col] = k.knn.where(k[col].notna())
+    out = pd.concat([kf, k], ignore_index=True) if len(k) else kf
+    return out.assign(arm=out.dataset + ': ' + out.output)
+
+# %% ../nbs/12b_reports.ipynb #0ef8bbc9
+def kaf_output_claims(arms) -> list:
+    "(x, y, metric, direction) rows of claim 1: on each dataset, the kernel output against each other arm."
+    from activations_repro.configs import TASKS
+    reg = lambda ds: TASKS[ds] == 'regression'
+    return [(f'{ds}: kernel', a, 'valid_rmse' if reg(ds) else 'valid_acc', 'lower' if reg(ds) else 'higher')
+            for ds, g in arms.groupby('dataset') for a in sorted(set(g.arm) - {f'{ds}: kernel'})]
+
+def kaf_claim_table(arms, claims:list, paper:str):
+    "Verdict rows of kernel claims over `arms` (paired by seed, Holm across the rows); `paper` is the source's statement."
+    t = compare(arms, claims, by='arm') if len(arms) else arms
+    what = lambda x, y, m, d: f'{x} {d} test {"RMSE" if m.endswith("rmse") else "accuracy"} than {y.split(": ", 1)[-1]}'
+    return verdict_rows(t, [what(*c) for c in claims], [paper]*len(claims), n='runs')
+
+# %% ../nbs/12b_reports.ipynb #73e2635a
+def logistic(u, a, b, c, d): return d + c/(1 + np.exp(-np.clip(b*(u - a), -50, 50)))
+
+def sigmoid_r2(u, G) -> float:
+    "R^2 of a four-parameter logistic fitted to the curve G(u) (nan if the fit fails)."
+    p = logistic_fit(u, G)
+    if p is None: return math.nan
+    return float(1 - (np.asarray(G, float) - logistic(np.asarray(u, float), *p)).var()/max(np.var(G), 1e-12))
+
+def logistic_fit(u, G):
+    "Parameters (a, b, c, d) of the logistic d + c/(1+exp(-b(u-a))) fitted to G(u), or None if the fit fails."
+    import warnings
+    from scipy.optimize import curve_fit, OptimizeWarning
+    u, G = np.asarray(u, float), np.asarray(G, float)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', OptimizeWarning)               # a flat column: no covariance, the fit itself is fine
+        try: return curve_fit(logistic, u, G, p0=[np.median(u), 4/(np.ptp(u) + 1e-9), np.ptp(G), G.min()], maxfev=20000)[0]
+        except RuntimeError: return None
+
+def above(values, threshold:float, level:float=0.95) -> dict:
+    "Mean of `values`, its t interval and the one-sample verdict against `threshold` (reproduced above, contradicted below)."
+    v = np.asarray([x for x in values if x == x], float)
+    if len(v) < 2: return dict(n=len(v), mean=float(v.mean()) if len(v) else math.nan, lo=math.nan, hi=math.nan, verdict='not resolved at 5%')
+    lo, hi = stats.ttest_1samp(v, threshold).confidence_interval(level)
+    return dict(n=len(v), mean=float(v.mean()), lo=float(lo), hi=float(hi),
+                verdict='reproduced' if lo > threshold else 'contradicted' if hi < threshold else 'not resolved at 5%')
+
+# %% ../nbs/12b_reports.ipynb #bfee7544
+KAF_CLAIM_GRIDS = ('kaf_compare', 'kaf_mnist', 'kaf_lr', 'kaf_scale')
+
+def _shape_r2(rs) -> list:
+    return [np.nanmean([sigmoid_r2(u, G) for u, G in zip(r['link']['u'], r['link']['G'])]) for r in rs
+            if r.get('link') and r['config']['dataset'] != 'housing']
+
+def kernel_claims(recs:dict, r2_threshold:float=0.9):
+    "The verdict table of the kernel activation's four claims, one block per claim, from {grid: records} of `KAF_CLAIM_GRIDS`."
+    import pandas as pd
+    f = {g: kaf_frame(recs.get(g, [])) for g in KAF_CLAIM_GRIDS}
+    arms = kaf_arms(pd.concat([f['kaf_compare'], f['kaf_mnist']], ignore_index=True))
+    c1 = kaf_claim_table(arms, kaf_output_claims(arms), 'equal or better')
+    lf = f['kaf_lr']; top = lf[lf.lr == lf.lr.max()] if len(lf) else lf
+    c2 = kaf_claim_table(kaf_arms(top), [(f'{d}: kernel', f'{d}: softmax', 'valid_acc', 'higher') for d in sorted(set(top.dataset))],
+                         f'stable at high learning rates (lr = {lf.lr.max():g})' if len(lf) else '')
+    s = above(_shape_r2(recs.get('kaf_compare', []) + recs.get('kaf_mnist', [])), r2_threshold)
+    c3 = pd.DataFrame([{'claim': f'learned G(u): mean R² of a logistic fit above {r2_threshold:g}', 'paper': 'close to a sigmoid',
+                        'ours': f"{s['mean']:.3f} [{s['lo']:.3f}, {s['hi']:.3f}]", 'runs': s['n'], 'verdict': s['verdict']}]) if s['n'] > 1 else c1.iloc[:0]
+    k = f['kaf_scale'][f['kaf_scale'].output == 'kernel']
+    k = k.assign(arm=np.where(k.std_y.astype(bool), 'housing: kernel, standardised y', 'housing: kernel, raw y'))
+    c4 = kaf_claim_table(k, [('housing: kernel, raw y', 'housing: kernel, standardised y', 'valid_rmse', 'higher')], 'raw targets degrade the kernel output')
+    return pd.concat({'1 · equal or better accuracy': c1, '2 · high learning rates': c2, '3 · sigmoid-like shape': c3, '4 · large targets': c4},
+                     names=['source claim', 'row']).droplevel('row')

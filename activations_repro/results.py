@@ -6,7 +6,7 @@ Docs: https://activations-repro.github.io/activations_repro/results.html.md"""
 
 # %% ../nbs/12_results.ipynb #f0dfc07d
 from __future__ import annotations
-import json, os, platform, socket, time, datetime, warnings, contextlib
+import json, os, platform, re, socket, time, datetime, warnings, contextlib
 from pathlib import Path
 
 # %% auto #0
@@ -171,7 +171,15 @@ def provenance(records:list) -> str:
     full = [f'{n:,}' for n, k, m in sorted(ev) if k == m]
     if full: part.insert(0, f'{", ".join(full)} test images')
     extra += f', evaluated on {"; ".join(part)}' if part else ''
-    return f'{ep}{extra}, {len(seeds)} seed(s) {seeds}, {len(records)} runs; device: {"; ".join(devs)}; data: {", ".join(vars_)}'
+    return f'{ep}{extra}, {len(seeds)} seed(s) {seeds}, {len(records)} runs; device: {"; ".join(devs)}; data: {", ".join(_splits(vars_))}'
+
+def _splits(variants) -> list:
+    "Data variants that differ only in their split's seed, as one: 'iris (…, seed 0)', 'iris (…, seed 1)' -> 'iris (…, seeds 0–1: 2 splits)'."
+    groups = {}
+    for v in variants:
+        m = re.fullmatch(r'(.*split, seed )(\d+)\)', v); key, s = (m.group(1), int(m.group(2))) if m else (v, None)
+        groups.setdefault(key, []).append(s)
+    return [k if s == [None] else f'{k}{s[0]})' if len(s) == 1 else f'{k[:-5]}seeds {min(s)}–{max(s)}: {len(s)} splits)' for k, s in groups.items()]
 
 def curves(records:list, metric:str):
     "DataFrame epoch × activation of `metric`, mean over seeds."

@@ -79,7 +79,9 @@ def prepare_nb(nb:dict, html_lead:bool=True) -> tuple:
         if opts.get('include') is False: continue
         if c['cell_type'] == 'code':
             outs = [] if opts.get('output') is False else [m for m in (output_md(o, html_lead) for o in c.get('outputs', [])) if m]
-            if opts.get('echo') is not False and src.strip():
+            if opts.get('code-fold') and opts.get('echo') is not False and src.strip():    # Quarto's folded code: a closed <details>
+                cells.append(dict(cell_type='markdown', metadata={}, source=f'<details><summary>Code</summary>\n\n```python\n{src.strip()}\n```\n\n</details>'))
+            elif opts.get('echo') is not False and src.strip():
                 cells.append(dict(cell_type='code', metadata={}, source=src, outputs=[], execution_count=None))
             cells += [dict(cell_type='markdown', metadata={}, source=m) for m in outs]
             continue

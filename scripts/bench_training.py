@@ -3,18 +3,20 @@ to ReLU's; and one fastai epoch against a plain PyTorch loop over the same tenso
 
 Not a test: ratios measured side by side, interleaved rounds in a shuffled order, medians. Run it by hand on a quiet machine, twice:
     MALLOC_MMAP_THRESHOLD_=1000000000 MALLOC_TRIM_THRESHOLD_=1000000000 python scripts/bench_training.py [--images 5000] [--rounds 3] [--threads 1] [--data ../shared/data]
+Paper A's step times (for chapter 20's equal-wall-clock view), written to a result file the chapter reads:
+    python scripts/bench_training.py --model paper_a --images 1000 --rounds 2 --out results/bench/paper_a_steps.json
 Paper A reports 1.43x ReLU's step time for its Exponential type and 1.24x for PReLU (on a GPU).
 """
-import argparse, os, random, statistics, time, warnings
+import argparse, json, os, platform, random, statistics, time, warnings
+from pathlib import Path
 import torch
 from torch import nn
 from fastai.callback.progress import ProgressCallback
 
-ACTS = ('relu', 'elu', 'prelu', 'rational', 'exponential')
-
-def learner(act, images):
+def learner(model, act, images):
     from activations_repro.train import make_learner
-    learn = make_learner(dict(act=act, epochs=1, limit=images)); learn.remove_cb(ProgressCallback); return learn
+    small_test = dict(eval_size=100) if model == 'paper_a' else {}         # Paper A: time the steps, not a 10,000-image test pass
+    learn = make_learner(dict(model=model, act=act, epochs=1, limit=images, **small_test)); learn.remove_cb(ProgressCallback); return learn
 
 def fastai_epoch(learn):
     "Seconds of one fastai epoch (train + test pass), and the median ms of its training steps (the project's StepTimer)."
@@ -42,16 +44,19 @@ def plain_epoch(learn):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--images', type=int, default=5000); p.add_argument('--rounds', type=int, default=3)
-    p.add_argument('--threads', type=int, default=1)
+    p.add_argument('--threads', type=int, default=1); p.add_argument('--model', default='paper_b', choices=('paper_b', 'paper_a'))
+    p.add_argument('--out', help='also write the step times to this JSON file (a result file the chapters read)')
     p.add_argument('--data', default=os.environ.get('ACTIVATIONS_REPRO_DATA', '../shared/data')); args = p.parse_args()
     os.environ['ACTIVATIONS_REPRO_DATA'] = args.data; warnings.filterwarnings('ignore'); torch.set_num_threads(args.threads)
-    print(f'torch {torch.__version__}, {torch.get_num_threads()} thread(s), cpu; Paper B, batch 100, {args.images} CIFAR-10 images; '
+    from activations_repro.configs import PAPER_A_ACTS, PAPER_B_ACTS
+    ACTS, paper_b = (PAPER_B_ACTS, True) if args.model == 'paper_b' else (PAPER_A_ACTS, False)
+    print(f'torch {torch.__version__}, {torch.get_num_threads()} thread(s), cpu; {args.model}, batch 100, {args.images} CIFAR-10 images; '
           f'medians of {args.rounds} interleaved rounds after one warm-up epoch')
-    learns = {a: learner(a, args.images) for a in ACTS}
+    learns = {a: learner(args.model, a, args.images) for a in ACTS}
     for l in learns.values(): fastai_epoch(l)                                # warm-up (and the fused kernel loaded)
     steps = {a: [] for a in ACTS}; fa, pl = [], []
     for r in range(args.rounds):                                             # interleaved, in a new order each round
-        jobs = [('step', a) for a in ACTS] + [('fastai', 'relu'), ('plain', 'relu')]; random.Random(r).shuffle(jobs)
+        jobs = [('step', a) for a in ACTS] + ([('fastai', 'relu'), ('plain', 'relu')] if paper_b else []); random.Random(r).shuffle(jobs)
         for kind, a in jobs:
             if kind == 'step': steps[a].append(fastai_epoch(learns[a])[1])
             elif kind == 'fastai': fa.append(fastai_epoch(learns[a])[0])
@@ -60,6 +65,12 @@ def main():
     print('\nms per training step through the project path (StepTimer), and ratio to ReLU')
     for a in ACTS:
         m = statistics.median(steps[a]); print(f'  {a:12s} {m:7.2f} ms   {m/relu:5.2f}x   (rounds: {", ".join(f"{s:.1f}" for s in steps[a])})')
+    if args.out:
+        out = dict(model=args.model, threads=args.threads, images=args.images, rounds=args.rounds, torch=torch.__version__,
+                   machine=f'{platform.machine()}, {os.cpu_count()} cores', date=time.strftime('%Y-%m-%d'),
+                   ms_per_step={a: statistics.median(steps[a]) for a in ACTS}, samples=steps)
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True); Path(args.out).write_text(json.dumps(out, indent=1)); print(f'wrote {args.out}')
+    if not paper_b: return
     f, q = statistics.median(fa), statistics.median(pl)
     print(f'\nOne epoch, paper_b/relu (train + test pass): fastai {f:.3f} s, plain PyTorch loop {q:.3f} s, ratio {f/q:.2f}x '
           f'(rounds: {", ".join(f"{x/y:.2f}" for x, y in zip(fa, pl))})')
