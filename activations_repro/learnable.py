@@ -13,9 +13,9 @@ from torch import nn, Tensor
 
 # %% auto #0
 __all__ = ['FUSED_SOURCE', 'scaled_negative', 'scaled_negative_backward', 'PAPER_INIT', 'ACTIVATIONS', 'naive_exponential',
-           'fused_library', 'fused_forward', 'fused_backward', 'use_fused', 'ScaledNegative', 'FusedScaledNegative',
-           'exponential', 'rational', 'Exponential', 'Rational', 'make_activation', 'PerCallSite', 'swap_activations',
-           'activation_params', 'finite_sweep']
+           'fused_library', 'fused_forward', 'fused_backward', 'triton_forward', 'triton_backward', 'use_fused',
+           'ScaledNegative', 'FusedScaledNegative', 'exponential', 'rational', 'Exponential', 'Rational',
+           'make_activation', 'PerCallSite', 'swap_activations', 'activation_params', 'finite_sweep']
 
 # %% ../nbs/02_learnable.ipynb #d0c28872
 def naive_exponential(x:Tensor, a:Tensor) -> Tensor:
@@ -178,13 +178,43 @@ scaled_negative_backward = torch.library.custom_op('activations_repro::scaled_ne
 @scaled_negative_backward.register_fake
 def _(g, x, a, kind): return torch.empty_like(x), torch.empty_like(a)
 
+# %% ../nbs/02_learnable.ipynb #c5707c1c
+def _triton():
+    "The `triton_kernels` module, imported at the first call; None where Triton cannot be imported."
+    if 'triton' not in _LIB:
+        try: from activations_repro import triton_kernels as tk
+        except ImportError: tk = None
+        _LIB['triton'] = tk
+    return _LIB['triton']
+
+def _blocks(n:int, block:int=1024) -> tuple: return ((n + block - 1)//block,)
+
+def triton_forward(x:Tensor, a:Tensor, kind:str) -> Tensor:
+    "Fused forward on the GPU (Triton; float32/float64): f(x) for the parameter `a` (1 or C values) of the activation `kind`."
+    xs, outer, C, inner = _layout(x, a.numel()); y = torch.empty_like(xs); p, c = _pc(a, kind, x.dtype); n = xs.numel()
+    _triton().fwd[_blocks(n)](xs, y, p, c, n, C, inner, BIG=torch.finfo(x.dtype).max, BLOCK=1024)
+    return y
+
+def triton_backward(g:Tensor, x:Tensor, a:Tensor, kind:str) -> tuple[Tensor, Tensor]:
+    "Fused backward on the GPU: (dL/dx, dL/da) from the incoming gradient `g`, the input `x` and the parameter `a`."
+    xs, outer, C, inner = _layout(x, a.numel()); gs = _like(g, x); gx = torch.empty_like(xs); p, c = _pc(a, kind, x.dtype); n = xs.numel()
+    ga = torch.zeros(C, dtype=x.dtype, device=x.device)
+    _triton().bwd[_blocks(n)](gs, xs, p, c, gx, ga, n, C, inner, MODE=int(kind == 'rational'), ONE=C == 1, BIG=torch.finfo(x.dtype).max, BLOCK=1024)
+    if kind == 'rational': ga = -torch.sign(a.detach().reshape(-1).to(x.dtype))*ga
+    return gx, ga.reshape(a.shape).to(a.dtype)
+
+scaled_negative.register_kernel('cuda')(triton_forward)
+scaled_negative_backward.register_kernel('cuda')(triton_backward)
+_FUSED = dict(cpu=(fused_forward, fused_backward), cuda=(triton_forward, triton_backward))   # eager calls skip the op's dispatch
+
 # %% ../nbs/02_learnable.ipynb #74561d68
 def use_fused(x:Tensor) -> bool:
-    "True where the fused CPU kernels apply: float32/float64 on the CPU, outside torch.func transforms and export/ONNX traces."
-    if x.device.type != 'cpu' or x.dtype not in (torch.float32, torch.float64): return False
-    if torch.compiler.is_compiling(): return not torch.compiler.is_exporting() and _LIB.get('lib') is not None
+    "True where the fused kernels apply: float32/float64 on the CPU (C) or a CUDA GPU (Triton), outside torch.func transforms and export/ONNX traces."
+    if x.device.type not in _FUSED or x.dtype not in (torch.float32, torch.float64): return False
+    key = 'lib' if x.device.type == 'cpu' else 'triton'
+    if torch.compiler.is_compiling(): return not torch.compiler.is_exporting() and _LIB.get(key) is not None
     if torch.onnx.is_in_onnx_export() or torch._C._are_functorch_transforms_active(): return False
-    return fused_library() is not None
+    return (fused_library() if key == 'lib' else _triton()) is not None
 
 # %% ../nbs/02_learnable.ipynb #8c7f6cf9
 class ScaledNegative(torch.autograd.Function):
@@ -212,7 +242,7 @@ class ScaledNegative(torch.autograd.Function):
         "(dL/dx, dL/da): the fused kernel when nothing differentiates this backward, else differentiable operations."
         x, a = ctx.saved_tensors
         if ctx.fused and not torch.is_grad_enabled():
-            gx, ga = (scaled_negative_backward if torch.compiler.is_compiling() else fused_backward)(g, x, a, ctx.kind)
+            gx, ga = (scaled_negative_backward if torch.compiler.is_compiling() else _FUSED[x.device.type][1])(g, x, a, ctx.kind)
             return (gx if ctx.needs_input_grad[0] else None), (ga if ctx.needs_input_grad[1] else None)
         dx, da = ScaledNegative._partials(ctx, x, a); g = g.to(dx.dtype)
         gx = (g*dx).to(x.dtype) if ctx.needs_input_grad[0] else None
@@ -230,11 +260,11 @@ class ScaledNegative(torch.autograd.Function):
 
 # %% ../nbs/02_learnable.ipynb #1fa17e5b
 class FusedScaledNegative(torch.autograd.Function):
-    "The fused CPU path of `ScaledNegative` (eager and compiled), with the same derivatives."
+    "The fused path of `ScaledNegative` (CPU or CUDA, eager and compiled), with the same derivatives."
     @staticmethod
     def forward(ctx, x, a, kind):
         ctx.kind, ctx.fused = kind, True; ctx.save_for_backward(x, a); ctx.save_for_forward(x, a)
-        return scaled_negative(x, a, kind) if torch.compiler.is_compiling() else fused_forward(x, a, kind)
+        return scaled_negative(x, a, kind) if torch.compiler.is_compiling() else _FUSED[x.device.type][0](x, a, kind)
     @staticmethod
     def backward(ctx, g): return *ScaledNegative._grads(ctx, g), None
     @staticmethod

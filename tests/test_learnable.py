@@ -301,3 +301,22 @@ def test_onnx_export_runs_in_onnxruntime(cls, tmp_path):
     s = ort.InferenceSession(str(tmp_path/'m.onnx'), providers=['CPUExecutionProvider'])
     out = s.run(None, {s.get_inputs()[0].name: x.numpy()})[0]
     assert np.allclose(out, m(x).detach().numpy(), atol=1e-5)
+
+DEVICES = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])     # on a machine with a GPU the Triton path runs too
+
+@pytest.mark.parametrize('device', DEVICES)
+@pytest.mark.parametrize('cls', [Exponential, Rational])
+@pytest.mark.parametrize('n,cl', [(1, False), (4, False), (4, True)])
+def test_fused_path_on_every_device(device, cls, n, cl):
+    "The fused kernels (C on the CPU, Triton on a GPU) against the tensor path: forward, both gradients, gradcheck, torch.compile."
+    kind = cls.__name__.lower(); torch.manual_seed(0)
+    m = cls(n).to(device).double(); nn.init.uniform_(m.a, -2, 2)
+    x = 3*torch.randn(2, 4, 5, 5, dtype=torch.float64, device=device)
+    if cl: x = x.contiguous(memory_format=torch.channels_last)
+    assert use_fused(x) == (device == 'cuda' or fused_library() is not None)
+    x.requires_grad_(); g = torch.randn_like(x)
+    y = m(x); gx, ga = torch.autograd.grad(y, (x, m.a), g)
+    yr = ScaledNegative.apply(x, _broadcast(x, m.a, kind), kind); gxr, gar = torch.autograd.grad(yr, (x, m.a), g)
+    for u, v in ((y, yr), (gx, gxr), (ga, gar)): torch.testing.assert_close(u, v, rtol=1e-9, atol=1e-12)
+    assert torch.autograd.gradcheck(m, (x,))
+    if not cl: torch.testing.assert_close(torch.compile(m)(x), y)
