@@ -35,7 +35,7 @@ grids: install
 	  export ACTIVATIONS_REPRO_DATA=$(DATA); \
 	  $(BIN)/ar-grid --grid paper_b_cifar10 --budget full --workers $(WORKERS) && \
 	  $(BIN)/ar-grid --grid paper_a_cifar10 --budget reduced --workers $(WORKERS) && \
-	  for g in kaf_compare kaf_scale kaf_anchors kaf_lr kaftron; do $(BIN)/ar-grid --grid $$g --budget reduced || exit 1; done; fi
+	  for g in kaf_compare kaf_mnist kaf_nobias kaf_scale kaf_anchors kaf_lr kaftron; do $(BIN)/ar-grid --grid $$g --budget reduced || exit 1; done; fi
 
 reproduce: grids
 	$(BIN)/ar-docs --execute

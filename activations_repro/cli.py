@@ -49,7 +49,7 @@ def ar_run(act:str='relu',            # activation: relu, elu, prelu, rational, 
 
 # %% ../nbs/15_cli.ipynb #93dafc23
 @call_parse
-def ar_grid(grid:str='paper_b_cifar10', # paper_b_cifar10, paper_b_cifar100, paper_a_cifar10, kaf_compare, kaf_lr, kaf_anchors, kaf_scale, kaftron
+def ar_grid(grid:str='paper_b_cifar10', # a name in configs.GRIDS: paper_b_cifar10, paper_a_cifar10, kaf_compare, kaftron, ...
             budget:str='reduced',       # a budget of the grid's family, see `configs.BUDGETS` (e.g. full, reduced, quick, tiny)
             out:str='results',          # folder of result files
             shard:str='0/1',            # run only shard i of n, as "i/n"
