@@ -13,9 +13,9 @@ from scipy import stats
 
 # %% auto #0
 __all__ = ['PaperB', 'PaperA', 'PUBLISHED', 'PAPER_B_CLAIMS', 'PAPER_A_CLAIMS', 'LABELS', 'KAF_CLAIM_GRIDS', 'paired', 'holm',
-           'verdict', 'compare', 'left_out', 'md_table', 'verdict_rows', 'claim_table', 'beside_paper', 'trace_loss',
-           'equal_time', 'kaf_frame', 'kaf_arms', 'kaf_output_claims', 'kaf_claim_table', 'logistic', 'sigmoid_r2',
-           'logistic_fit', 'above', 'kernel_claims']
+           'verdict', 'compare', 'left_out', 'md_table', 'verdict_rows', 'claim_table', 'beside_paper', 'still_moving',
+           'learned_a', 'trace_loss', 'equal_time', 'kaf_frame', 'kaf_arms', 'kaf_output_claims', 'kaf_claim_table',
+           'logistic', 'sigmoid_r2', 'logistic_fit', 'above', 'kernel_claims']
 
 # %% ../nbs/12b_reports.ipynb #fdca5f5c
 def paired(x, y, level:float=0.95) -> dict:
@@ -142,6 +142,39 @@ def beside_paper(df, published:dict, metrics:tuple, order:tuple):
     cols = {}
     for m in metrics: cols[(LABELS[m], 'ours')] = ours[m]; cols[(LABELS[m], 'paper')] = [_paper_value(published, a, m) for a in ours.index]
     return pd.DataFrame({**cols, ('seeds', ''): ours.seeds}, index=ours.index).rename_axis('act')
+
+# %% ../nbs/12b_reports.ipynb #b7fecc0a
+def still_moving(recs:list, df, published:dict, k:int=5) -> str:
+    "How much `a` changed over the last `k` epochs, per learnable type and layer, and in how many layers towards the paper's value."
+    out, k_ = [], k
+    for act in ('prelu', 'rational', 'exponential'):
+        rs = [r for r in recs if r['config']['act'] == act and len(r['a']) > 1]
+        if not rs: continue
+        k_ = min(k, min(len(r['a']) for r in rs) - 1)
+        val = lambda e, l: abs(np.mean(e[l])) if act == 'rational' else np.mean(e[l])
+        d = np.mean([[val(r['a'][-1], l) - val(r['a'][-1 - k_], l) for l in ('act1', 'act2', 'act3')] for r in rs], axis=0)
+        now = df[df.act == act][['a_act1', 'a_act2', 'a_act3']].mean().values
+        towards = int(sum(np.sign(d) == np.sign(np.array(published[act]) - now)))
+        out.append(f'{act} {", ".join(f"{x:+.3f}" for x in d)} ({towards} of 3 layers towards the paper\'s value)')
+    return f'- Over the last {k_} epochs `a` still changed by: ' + '; '.join(out) + '.' if out else ''
+
+def learned_a(df, recs:list, published:dict) -> str:
+    "Markdown lines reading our learned `a` per layer against Paper B's Table 1 (`published`: act -> three values)."
+    if df.empty or 'exponential' not in set(df.act): return 'No Exponential runs yet.'
+    cols = ['a_act1', 'a_act2', 'a_act3']; e = df[df.act == 'exponential'][cols].mean(); pe = np.array(published['exponential'])
+    near = ['ReLU' if np.exp(v) < 0.5 else 'ELU' for v in e]                     # saturation −e^a: ReLU's is 0, ELU(α=1)'s is −1
+    lines = [f'- Exponential: learned `a` is {"negative in every layer" if (e < 0).all() else "not negative in every layer"} '
+             f'({", ".join(f"{v:+.2f}" for v in e)}; the paper: {", ".join(f"{v:+.2f}" for v in pe)}), i.e. saturation at −e^a = '
+             f'{", ".join(f"{-np.exp(v):.2f}" for v in e)}, closer to {", ".join(near)} in conv1–3 '
+             f'(the paper\'s {", ".join(f"{-np.exp(v):.2f}" for v in pe)}).']
+    if 'rational' in set(df.act):
+        r = df[df.act == 'rational'][cols].mean()
+        lines.append(f'- Rational: |a| moved from its initial 1.0 to {", ".join(f"{v:.3f}" for v in r)} (the paper: '
+                     f'{", ".join(f"{v:.3f}" for v in published["rational"])}): {"decreased in every layer, as in the paper" if (r < 1).all() else "did not decrease in every layer"}.')
+    if 'prelu' in set(df.act):
+        p = df[df.act == 'prelu'][cols].mean()
+        lines.append(f'- PReLU: slope from 0.25 to {", ".join(f"{v:.3f}" for v in p)} (the paper: {", ".join(f"{v:.3f}" for v in published["prelu"])}).')
+    return '\n'.join(lines + [still_moving(recs, df, published)])
 
 # %% ../nbs/12b_reports.ipynb #fb9d42bb
 def _clock(record:dict, ms:dict|None):
