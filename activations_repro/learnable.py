@@ -32,10 +32,9 @@ def _p(a:Tensor, kind:str) -> Tensor:
     return p.clamp(max=torch.finfo(a.dtype).max)
 
 def _f(x:Tensor, p:Tensor) -> Tensor:
-    "The activation for x (in the computation dtype): 1/(1/x - p) for x < 0, x for x >= 0."
-    xn = torch.where(x < 0, x, -torch.ones_like(x))              # the negative branch never sees x >= 0: no 1/0 in any derivative
-    r = torch.reciprocal(xn)                                      # -inf only for subnormal x, where f = x/(1 + p|x|) is x to the last bit
-    return torch.where(x < 0, torch.where(r.isinf(), xn/(1 - p*xn), torch.reciprocal(r - p)), x)
+    "The activation for x (in the computation dtype): x/(1 - p x) for -1 <= x < 0, 1/(1/x - p) below (no overflow), x for x >= 0."
+    neg = torch.where(x < -1, torch.reciprocal(torch.reciprocal(x) - p), x/(1 - p*x))
+    return torch.where(x >= 0, x, neg)
 
 # %% ../nbs/02_learnable.ipynb #0869029f
 FUSED_SOURCE = r'''
@@ -44,7 +43,7 @@ FUSED_SOURCE = r'''
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-/* f(v) = 1/(1/v - p) for v < 0 (-c at v = -inf), v otherwise.
+/* f(v) = v/(1 + p|v|) for v < 0 (= -c once p|v| overflows), v otherwise; one division per element.
    x is read as outer x C x inner (one parameter per C); the threads of PyTorch's own OpenMP pool split outer, or inner when outer = 1. */
 static void span(int64_t n, int64_t* lo, int64_t* hi) {
   int t = 0, T = 1;
@@ -62,10 +61,10 @@ static int tid(void) {
 }
 #define DEF(T, S, MAX) \
 static inline T w_##S(T v, T p, T* t) { T vc = v < -MAX ? -MAX : v; *t = -p*vc; return (T)1/((T)1 + *t); } \
-static inline T n_##S(T v, T p) { T r = (T)1/v; return r < -MAX ? v/((T)1 - p*v) : (T)1/(r - p); } /* as the tensor path */ \
-static inline T f_##S(T v, T p, T c) { return v < (T)0 ? n_##S(v, p) : v; } \
+static inline T f_##S(T v, T p, T c) { T t; T w = w_##S(v, p, &t); T vc = v < -MAX ? -MAX : v; \
+  T neg = t <= MAX ? vc*w : -c; return v < (T)0 ? neg : v; } \
 static inline T b_##S(T v, T g, T p, T c, int mode, T* gx) { \
-  T t; T w = w_##S(v, p, &t); T fn = v < (T)0 ? n_##S(v, p) : (T)0; T u = -p*fn; \
+  T t; T w = w_##S(v, p, &t); T vc = v < -MAX ? -MAX : v; T fn = v < (T)0 ? (t <= MAX ? vc*w : -c) : (T)0; T u = -p*fn; \
   T wx = v < (T)0 ? w : (T)1; *gx = g*wx*wx; return mode ? g*u*u : g*u*fn; } \
 static void fwd_row_##S(const T* restrict x, T* restrict y, T p, T c, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = f_##S(x[i], p, c); } \
 static T bwd_row_##S(const T* restrict g, const T* restrict x, T p, T c, int mode, T* restrict gx, int64_t n) { \
@@ -192,15 +191,15 @@ def _blocks(n:int, block:int=1024) -> tuple: return ((n + block - 1)//block,)
 
 def triton_forward(x:Tensor, a:Tensor, kind:str) -> Tensor:
     "Fused forward on the GPU (Triton; float32/float64): f(x) for the parameter `a` (1 or C values) of the activation `kind`."
-    xs, outer, C, inner = _layout(x, a.numel()); y = torch.empty_like(xs); p, _ = _pc(a, kind, x.dtype); n = xs.numel()
-    _triton().fwd[_blocks(n)](xs, y, p, n, C, inner, BIG=torch.finfo(x.dtype).max, BLOCK=1024)
+    xs, outer, C, inner = _layout(x, a.numel()); y = torch.empty_like(xs); p, c = _pc(a, kind, x.dtype); n = xs.numel()
+    _triton().fwd[_blocks(n)](xs, y, p, c, n, C, inner, BIG=torch.finfo(x.dtype).max, BLOCK=1024)
     return y
 
 def triton_backward(g:Tensor, x:Tensor, a:Tensor, kind:str) -> tuple[Tensor, Tensor]:
     "Fused backward on the GPU: (dL/dx, dL/da) from the incoming gradient `g`, the input `x` and the parameter `a`."
-    xs, outer, C, inner = _layout(x, a.numel()); gs = _like(g, x); gx = torch.empty_like(xs); p, _ = _pc(a, kind, x.dtype); n = xs.numel()
+    xs, outer, C, inner = _layout(x, a.numel()); gs = _like(g, x); gx = torch.empty_like(xs); p, c = _pc(a, kind, x.dtype); n = xs.numel()
     ga = torch.zeros(C, dtype=x.dtype, device=x.device)
-    _triton().bwd[_blocks(n)](gs, xs, p, gx, ga, n, C, inner, MODE=int(kind == 'rational'), ONE=C == 1, BIG=torch.finfo(x.dtype).max, BLOCK=1024)
+    _triton().bwd[_blocks(n)](gs, xs, p, c, gx, ga, n, C, inner, MODE=int(kind == 'rational'), ONE=C == 1, BIG=torch.finfo(x.dtype).max, BLOCK=1024)
     if kind == 'rational': ga = -torch.sign(a.detach().reshape(-1).to(x.dtype))*ga
     return gx, ga.reshape(a.shape).to(a.dtype)
 

@@ -13,22 +13,20 @@ import triton.language as tl
 
 # %% ../nbs/02a_triton_kernels.ipynb #56169108
 @triton.jit
-def fwd(x_ptr, y_ptr, p_ptr, n, C, inner, BIG: tl.constexpr, BLOCK: tl.constexpr):
+def fwd(x_ptr, y_ptr, p_ptr, c_ptr, n, C, inner, BIG: tl.constexpr, BLOCK: tl.constexpr):
     offs = tl.program_id(0).to(tl.int64)*BLOCK + tl.arange(0, BLOCK); m = offs < n; k = (offs//inner) % C
-    v = tl.load(x_ptr + offs, mask=m, other=0.); p = tl.load(p_ptr + k, mask=m, other=0.)
-    vn = tl.where(v < 0, v, -1.); r = 1/vn                                            # monotone roundings; -c at v = -inf
-    neg = tl.where(r < -BIG, vn/(1 - p*vn), 1/(r - p))                                # r = -inf: subnormal v, f = v
+    v = tl.load(x_ptr + offs, mask=m, other=0.); p = tl.load(p_ptr + k, mask=m, other=0.); c = tl.load(c_ptr + k, mask=m, other=1.)
+    vc = tl.maximum(v, -BIG); t = -p*vc; neg = tl.where(t <= BIG, vc/(1 + t), -c)     # p|v| overflowed: the saturation -c
     tl.store(y_ptr + offs, tl.where(v < 0, neg, v), mask=m)
 
 # %% ../nbs/02a_triton_kernels.ipynb #c386f12a
 @triton.jit
-def bwd(g_ptr, x_ptr, p_ptr, gx_ptr, acc_ptr, n, C, inner, MODE: tl.constexpr, ONE: tl.constexpr, BIG: tl.constexpr, BLOCK: tl.constexpr):
+def bwd(g_ptr, x_ptr, p_ptr, c_ptr, gx_ptr, acc_ptr, n, C, inner, MODE: tl.constexpr, ONE: tl.constexpr, BIG: tl.constexpr, BLOCK: tl.constexpr):
     offs = tl.program_id(0).to(tl.int64)*BLOCK + tl.arange(0, BLOCK); m = offs < n; k = (offs//inner) % C
     v = tl.load(x_ptr + offs, mask=m, other=0.); g = tl.load(g_ptr + offs, mask=m, other=0.)
-    p = tl.load(p_ptr + k, mask=m, other=0.)
-    w = 1/(1 - p*tl.maximum(v, -BIG))                                                # -inf clamped: p*v is never 0*inf
-    vn = tl.where(v < 0, v, -1.); r = 1/vn
-    fn = tl.where(v < 0, tl.where(r < -BIG, vn/(1 - p*vn), 1/(r - p)), 0.); u = -p*fn; wx = tl.where(v < 0, w, 1.)
+    p = tl.load(p_ptr + k, mask=m, other=0.); c = tl.load(c_ptr + k, mask=m, other=1.)
+    vc = tl.maximum(v, -BIG); t = -p*vc; w = 1/(1 + t)
+    fn = tl.where(v < 0, tl.where(t <= BIG, vc*w, -c), 0.); u = -p*fn; wx = tl.where(v < 0, w, 1.)
     tl.store(gx_ptr + offs, g*wx*wx, mask=m)
     da = tl.where(m, g*u*u if MODE else g*u*fn, 0.)
     if ONE: tl.atomic_add(acc_ptr, tl.sum(da, axis=0))          # one parameter: one atomic add per block
