@@ -159,7 +159,7 @@ def provenance(records:list) -> str:
     eps = sorted({len(r['epochs']) or r['config']['epochs'] for r in records}); seeds = sorted({r['config']['seed'] for r in records})
     devs = sorted({r['device'] for r in records}); vars_ = sorted({r['data_variant'] for r in records})
     unit = 'iterations' if all(r['family'] == 'kaftron' for r in records) else 'epochs'
-    ep = f'{eps[0]} {unit}' if len(eps) == 1 else f'{eps[0]}–{eps[-1]} {unit}'
+    ep = f'{eps[0]} {unit.rstrip("s") if eps[0] == 1 else unit}' if len(eps) == 1 else f'{eps[0]}–{eps[-1]} {unit}'
     steps = sorted({r['steps'] for r in records})
     extra = f' ({steps[0]} steps)' if len(steps) == 1 and unit == 'epochs' else ''
     t = {r['config'].get('time_limit_s') for r in records} - {None}
