@@ -169,9 +169,12 @@ def fused_backward(g:Tensor, x:Tensor, a:Tensor, kind:str) -> tuple[Tensor, Tens
     gx = torch.empty_like(xs); p, c = _pc(a, kind, x.dtype); nt = _threads(xs.numel())
     acc = torch.zeros(nt, C, dtype=x.dtype); fn = getattr(lib, 'ar_bwd_' + ('f32' if x.dtype == torch.float32 else 'f64'))
     fn(gs.data_ptr(), xs.data_ptr(), p.data_ptr(), c.data_ptr(), gx.data_ptr(), acc.data_ptr(), int(kind == 'rational'), outer, C, inner, nt)
-    ga = acc.sum(0)
-    if kind == 'rational': ga = -torch.sign(a.detach().reshape(-1).to(x.dtype))*ga
-    return gx, ga.reshape(a.shape).to(a.dtype)
+    return gx, _param_grad(acc.sum(0), a, kind, x.dtype)
+
+def _param_grad(ga:Tensor, a:Tensor, kind:str, dt) -> Tensor:
+    "dL/da from a kernel's per-channel sums: the Rational type's -sign(a) applied, in the shape and dtype of `a`."
+    if kind == 'rational': ga = -torch.sign(a.detach().reshape(-1).to(dt))*ga
+    return ga.reshape(a.shape).to(a.dtype)
 
 scaled_negative_backward = torch.library.custom_op('activations_repro::scaled_negative_backward', fused_backward, mutates_args=())
 
@@ -200,8 +203,7 @@ def triton_backward(g:Tensor, x:Tensor, a:Tensor, kind:str) -> tuple[Tensor, Ten
     xs, outer, C, inner = _layout(x, a.numel()); gs = _like(g, x); gx = torch.empty_like(xs); p, c = _pc(a, kind, x.dtype); n = xs.numel()
     ga = torch.zeros(C, dtype=x.dtype, device=x.device)
     _triton().bwd[_blocks(n)](gs, xs, p, c, gx, ga, n, C, inner, MODE=int(kind == 'rational'), ONE=C == 1, BIG=torch.finfo(x.dtype).max, BLOCK=1024)
-    if kind == 'rational': ga = -torch.sign(a.detach().reshape(-1).to(x.dtype))*ga
-    return gx, ga.reshape(a.shape).to(a.dtype)
+    return gx, _param_grad(ga, a, kind, x.dtype)
 
 scaled_negative.register_kernel('cuda')(triton_forward)
 scaled_negative_backward.register_kernel('cuda')(triton_backward)

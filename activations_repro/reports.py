@@ -193,8 +193,11 @@ def equal_time(records:list, points:int=5, ms:dict|None=None):
     rs = [r for r in records if r.get('trace')]
     if not rs: return pd.DataFrame(columns=['act', 'seed', 'train_loss', 'steps']), math.nan
     t = min(_clock(r, ms)(r['trace'][-1]) for r in rs)
-    return pd.DataFrame([dict(act=r['config']['act'], seed=r['config']['seed'], train_loss=trace_loss(r, t, points, ms),
-                              steps=max([p['step'] for p in r['trace'] if _clock(r, ms)(p) <= t], default=0)) for r in rs]), t
+    def row(r):
+        clock = _clock(r, ms)
+        return dict(act=r['config']['act'], seed=r['config']['seed'], train_loss=trace_loss(r, t, points, ms),
+                    steps=max([p['step'] for p in r['trace'] if clock(p) <= t], default=0))
+    return pd.DataFrame([row(r) for r in rs]), t
 
 # %% ../nbs/12b_reports.ipynb #8e0fcf41
 def kaf_frame(records:list):
