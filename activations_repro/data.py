@@ -9,6 +9,7 @@ from __future__ import annotations
 import os, shutil, tarfile, tempfile, zlib, hashlib, gzip, fcntl
 from pathlib import Path
 import numpy as np, torch
+from torch import Tensor
 from PIL import Image
 from fastcore.basics import store_attr
 from fastai.data.external import URLs, untar_data
@@ -241,14 +242,14 @@ def tabular_dls(name:str, bs:int=64, device=None, split:int=0) -> DataLoaders:
 class ToFloat(Transform):
     "uint8 images to floats in [0, 1]."
     order = 1
-    def encodes(self, x:TensorImage): return x.float().div_(255) if x.dtype == torch.uint8 else x
+    def encodes(self, x:TensorImage): return TensorImage(x.as_subclass(Tensor).float().div_(255)) if x.dtype == torch.uint8 else x
 
 class TFDistort(Transform):
     "TensorFlow CIFAR-10 tutorial distortions per image: random crop, flip, brightness, contrast (training only)."
     order, split_idx = 10, 0
     def __init__(self, size:int|None=24, max_delta=63/255, contrast=(0.2, 1.8)): store_attr()
     def encodes(self, x:TensorImage):
-        B, C, H, W = x.shape; dev = x.device
+        x = x.as_subclass(Tensor); B, C, H, W = x.shape; dev = x.device
         if self.size and self.size < H:
             s = self.size; r = torch.arange(s, device=dev)
             oy, ox = torch.randint(0, H - s + 1, (B, 1), device=dev), torch.randint(0, W - s + 1, (B, 1), device=dev)
@@ -271,8 +272,8 @@ class Standardize(Transform):
     "Per-image standardisation: (x - mean)/max(std, 1/sqrt(n)), as tf.image.per_image_standardization."
     order = 20
     def encodes(self, x:TensorImage):
-        n = x[0].numel(); m = x.mean((1, 2, 3), keepdim=True)
-        return (x - m)/x.std((1, 2, 3), keepdim=True, correction=0).clamp(min=n**-0.5)
+        x = x.as_subclass(Tensor); n = x[0].numel(); m = x.mean((1, 2, 3), keepdim=True)
+        return TensorImage((x - m)/x.std((1, 2, 3), keepdim=True, correction=0).clamp(min=n**-0.5))
 
 # %% ../nbs/10_data.ipynb #ed244f0e
 class TensorDL(DataLoader):

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np, torch
 import torch.nn.functional as F
 from fastai.learner import Learner
-from fastai.callback.core import Callback, CancelFitException, _events
+from fastai.callback.core import Callback, CancelFitException, _events, event
 from fastai.callback.progress import ProgressCallback
 from fastai.callback.channelslast import ChannelsLast
 from fastai.optimizer import Adam
@@ -29,7 +29,7 @@ from .results import make_record, write_json_atomic, atomic_save, claim_run
 # %% auto #0
 __all__ = ['FINAL_KEYS', 'new_hist', 'Recording', 'StepTimer', 'EpochStats', 'TrackA', 'LossTrace', 'TrackKernel',
            'RefreshAnchors', 'TimeLimit', 'EpochCheckpoint', 'restore', 'adam', 'eval_counts', 'knn_final',
-           'make_learner', 'final_metrics', 'train_run', 'kaftron_run', 'load_trained']
+           'RunLearner', 'make_learner', 'final_metrics', 'train_run', 'kaftron_run', 'load_trained']
 
 # %% ../nbs/13_train.ipynb #c8e29b1c
 def new_hist() -> dict: return dict(epochs=[], a=[], trace=[], steps=0, train_s=0.)
@@ -204,14 +204,27 @@ def knn_final(learn) -> dict|None:
     if learn.dls.data['task'] == 'regression': return dict(k=k, valid_rmse=float(torch.sqrt(F.mse_loss(p.view(-1), v.y))*learn.dls.y_scale))
     return dict(k=k, valid_acc=float((p.argmax(1) == v.y).float().mean()))
 
+# %% ../nbs/13_train.ipynb #d489cc42
+class RunLearner(Learner):
+    "fastai's `Learner`; an event calls only the callbacks that define it (every one at `after_fit`), in an order sorted once per set of callbacks."
+    def __call__(self, event_name):
+        if not isinstance(event_name, str):                    # fastai also sends lists of events (`_before_epoch`)
+            for e in event_name: self(e)
+            return
+        key = (event_name, *map(id, self.cbs)); order = self.__dict__.setdefault('_order', {})
+        if (cbs := order.get(key)) is None:
+            if not hasattr(event, event_name): raise Exception(f'missing {event_name}')
+            cbs = order[key] = list(self.cbs.sorted('order')) if event_name == 'after_fit' else self.ordered_cbs(event_name)
+        for cb in cbs: cb(event_name)
+
 # %% ../nbs/13_train.ipynb #6ab3c745
-def make_learner(cfg:dict, device=None, ckpt:Path|None=None, cbs=()) -> Learner:
+def make_learner(cfg:dict, device=None, ckpt:Path|None=None, cbs=()) -> RunLearner:
     "A fastai Learner for `cfg` with the recording, time-limit and checkpoint callbacks; the seed is set first."
     cfg = check_config(cfg); set_seed(cfg['seed'], reproducible=True)
     if family(cfg) == 'kaf': dls, model, loss, metric = _kaf_parts(cfg, device)
     else: (dls, model), loss, metric = _cifar_parts(cfg, device), CrossEntropyLossFlat(), accuracy
     cbs = _recorders(cfg) + ([EpochCheckpoint(ckpt)] if ckpt else []) + list(cbs)
-    learn = Learner(dls, model, loss_func=loss, opt_func=adam(), lr=cfg['lr'], metrics=metric, cbs=cbs)
+    learn = RunLearner(dls, model, loss_func=loss, opt_func=adam(), lr=cfg['lr'], metrics=metric, cbs=cbs)
     if device is not None: learn.model.to(device)
     learn.cfg, learn.hist = cfg, new_hist(); return learn
 

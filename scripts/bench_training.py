@@ -1,7 +1,8 @@
 """Paper B's training step per activation through the project's own path (fastai Learner, `train.make_learner`), as a ratio
 to ReLU's; and one fastai epoch against a plain PyTorch loop over the same tensors, model and augmentation.
 
-Not a test: ratios measured side by side, interleaved rounds in a shuffled order, medians. Run it by hand on a quiet machine, twice:
+Not a test: ratios measured side by side, interleaved rounds in a shuffled order, medians; the epoch ratio both in wall-clock and in
+this thread's CPU time (less disturbed by other processes). Run it by hand on a quiet machine, twice:
     MALLOC_MMAP_THRESHOLD_=1000000000 MALLOC_TRIM_THRESHOLD_=1000000000 python scripts/bench_training.py [--images 5000] [--rounds 3] [--threads 1] [--data ../shared/data]
 Paper A's step times (for chapter 20's equal-wall-clock view), written to a result file the chapter reads:
     python scripts/bench_training.py --model paper_a --images 1000 --rounds 2 --out results/bench/paper_a_steps.json
@@ -15,22 +16,24 @@ from fastai.callback.progress import ProgressCallback
 
 def learner(model, act, images):
     from activations_repro.train import make_learner
-    small_test = dict(eval_size=100) if model == 'paper_a' else {}         # Paper A: time the steps, not a 10,000-image test pass
-    learn = make_learner(dict(model=model, act=act, epochs=1, limit=images, **small_test)); learn.remove_cb(ProgressCallback); return learn
+    test = 100 if model == 'paper_a' else max(100, images//5)   # Paper A: time the steps; Paper B: CIFAR-10's 5:1 train:test ratio
+    learn = make_learner(dict(model=model, act=act, epochs=1, limit=images, eval_size=test)); learn.remove_cb(ProgressCallback); return learn
+
+def clocks(): return time.perf_counter(), time.thread_time()    # wall and this thread's CPU seconds (torch runs on it with one thread)
 
 def fastai_epoch(learn):
-    "Seconds of one fastai epoch (train + test pass), and the median ms of its training steps (the project's StepTimer)."
-    n0 = len(learn.hist['epochs']); t0 = time.perf_counter()
+    "(wall s, CPU s) of one fastai epoch (train + test pass), and the mean ms of its training steps (the project's StepTimer)."
+    n0 = len(learn.hist['epochs']); t0 = clocks()
     with learn.no_logging(): learn.fit(1)
-    return time.perf_counter() - t0, learn.hist['epochs'][n0]['ms_per_step']
+    return tuple(b - a for a, b in zip(t0, clocks())), learn.hist['epochs'][n0]['ms_per_step']
 
 def plain_epoch(learn):
-    "Seconds of the same epoch as a plain PyTorch loop: the learner's tensors, model, augmentation maths and Adam settings."
+    "(wall s, CPU s) of the same epoch as a plain PyTorch loop: the learner's tensors, model, augmentation maths and Adam settings."
     dls, model = learn.dls, learn.model
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8); lf = nn.CrossEntropyLoss()
     from fastai.torch_core import TensorImage
     trn, val = dls.train, dls.valid; cl = lambda t: t.as_subclass(torch.Tensor).contiguous(memory_format=torch.channels_last)
-    t0 = time.perf_counter(); model.train(); perm = torch.randperm(len(trn.y))
+    t0 = clocks(); model.train(); perm = torch.randperm(len(trn.y))
     for i in range(0, len(perm) - trn.bs + 1, trn.bs):                       # drop_last, as the fastai loader
         j = perm[i:i + trn.bs]; xb = cl(trn.after_batch(TensorImage(trn.x[j]))); yb = trn.y[j]
         loss = lf(model(xb), yb); opt.zero_grad(); loss.backward(); opt.step(); loss.item()
@@ -39,7 +42,7 @@ def plain_epoch(learn):
         for i in range(0, len(val.y), val.bs):
             xb = cl(val.after_batch(TensorImage(val.x[i:i + val.bs]))); yb = val.y[i:i + val.bs]
             p = model(xb); tot += lf(p, yb).item()*len(yb); c += (p.argmax(1) == yb).sum().item(); n += len(yb)
-    return time.perf_counter() - t0
+    return tuple(b - a for a, b in zip(t0, clocks()))
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -71,8 +74,9 @@ def main():
                    ms_per_step={a: statistics.median(steps[a]) for a in ACTS}, samples=steps)
         Path(args.out).parent.mkdir(parents=True, exist_ok=True); Path(args.out).write_text(json.dumps(out, indent=1)); print(f'wrote {args.out}')
     if not paper_b: return
-    f, q = statistics.median(fa), statistics.median(pl)
-    print(f'\nOne epoch, paper_b/relu (train + test pass): fastai {f:.3f} s, plain PyTorch loop {q:.3f} s, ratio {f/q:.2f}x '
-          f'(rounds: {", ".join(f"{x/y:.2f}" for x, y in zip(fa, pl))})')
+    print(f'\nOne epoch of paper_b/relu ({args.images} training images, {len(learns["relu"].dls.valid.y)} test images): fastai / plain PyTorch loop')
+    for i, clock in enumerate(('wall clock', 'CPU time')):
+        f, q = statistics.median(x[i] for x in fa), statistics.median(x[i] for x in pl)
+        print(f'  {clock:10s}  fastai {f:.3f} s, plain {q:.3f} s, ratio {f/q:.2f}x (rounds: {", ".join(f"{x[i]/y[i]:.2f}" for x, y in zip(fa, pl))})')
 
 if __name__ == '__main__': main()

@@ -144,3 +144,17 @@ def test_a_checkpoint_resumes_with_another_thread_count(fake_cifar):
     assert ck.exists()
     rec = train_run(cfg, fake_cifar/'res')
     assert [e['valid_loss'] for e in rec['epochs']] == [e['valid_loss'] for e in ref['epochs']]
+
+def test_faster_path_keeps_the_results(fake_cifar):
+    """Seeds recorded before the faster training path (plain-tensor augmentation, `RunLearner`) still give the same records:
+    losses and learned `a` to float tolerance, accuracies to one test image (a near tie may flip on another CPU)."""
+    golden = json.loads((Path(__file__).parent/'fixtures'/'golden_runs.json').read_text()); threads = torch.get_num_threads()
+    try:
+        for i, g in enumerate(golden['runs']):
+            r = train_run({**g['config'], 'threads': 1}, fake_cifar/f'r{i}', ckpt_dir=fake_cifar/f'c{i}')   # as recorded: one thread
+            one = 1/sum(r['eval_class_counts'].values()); assert len(r['epochs']) == len(g['epochs']), r['name']
+            for e, ge in zip(r['epochs'], g['epochs']):
+                for k, v in ge.items():
+                    assert e[k] == pytest.approx(v, rel=1e-4, abs=one + 1e-6 if k.endswith('acc') else 1e-6), (r['name'], k)
+            for l, v in g['a'].items(): assert r['a'][-1][l] == pytest.approx(v, rel=1e-4, abs=1e-6), (r['name'], l)
+    finally: torch.set_num_threads(threads)
