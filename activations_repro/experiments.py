@@ -18,7 +18,7 @@ from .data import load_images, fake_data_env
 
 # %% auto #0
 __all__ = ['CPU_ENV', 'KILL_ONCE_ENV', 'shard', 'missing_runs', 'run_grid', 'ReportToRay', 'run_grid_ray', 'results_dir',
-           'report_settings', 'grid_records']
+           'report_settings', 'grid_records', 'first_complete']
 
 # %% ../nbs/14_experiments.ipynb #9d688bd6
 def shard(items:list, spec:str='0/1') -> list:
@@ -126,3 +126,8 @@ def grid_records(grid:str, budget:str, results, train_missing:bool=True, workers
     if train_missing: return run_grid(grid, budget, results, workers=workers, progress=False)
     names = {run_name(c) for c in grid_configs(grid, budget)}
     return [r for r in read_results(results) if r['name'] in names] if Path(results).exists() else []
+
+# %% ../nbs/14_experiments.ipynb #5d3407f2
+def first_complete(grid:str, budgets:tuple, results) -> str:
+    "The first of `budgets` at which every run of `grid` has a result file in `results`; the last of them if none is complete."
+    return next((b for b in budgets if not missing_runs(grid, b, results)), budgets[-1])
