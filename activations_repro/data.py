@@ -280,12 +280,17 @@ class TensorDL(DataLoader):
     "fastai DataLoader over in-memory tensors: each batch is sliced at once instead of collated item by item."
     def __init__(self, x, y, **kwargs): self.x, self.y = x, y; super().__init__(dataset=range(len(y)), **kwargs)
     epoch_size = None  # if set: each epoch is a fresh random draw of this many items
+    resume = None      # (items to skip, function to call once the iterator exists), for the next epoch only: a run resumed inside an epoch
     def create_batch(self, b): i = torch.as_tensor(b); return TensorImage(self.x[i]), TensorCategory(self.y[i])
     def retain(self, res, b): return res
     def get_idxs(self):
         idxs = list(range(len(self.y)))
         if self.shuffle: idxs = self.shuffle_fn(idxs)
-        return idxs[:self.epoch_size] if self.epoch_size else idxs
+        idxs = idxs[:self.epoch_size] if self.epoch_size else idxs
+        return idxs[self.resume[0]:] if self.resume else idxs
+    def create_batches(self, samps):   # runs after torch's iterator has drawn its seed from the global generator
+        if self.resume: self.resume[1](); self.resume = None
+        return super().create_batches(samps)
 
 # %% ../nbs/10_data.ipynb #ba4e6bf1
 AUGMENT = {'paper_a': dict(size=None), 'paper_b': dict(size=24)}   # Paper A: no crop (its text names flip, brightness, contrast)

@@ -40,10 +40,14 @@ class Recording(Callback):
         super().__init_subclass__(**kw); cls._defined = {e for e in _events if callable(getattr(cls, e, None))}
     def __call__(self, event_name):
         if event_name in self._defined or event_name == 'after_fit': return super().__call__(event_name)
+    inner = ()   # names of the attributes that hold this callback's state within an epoch (a mid-epoch checkpoint keeps them)
+    def inner_state(self) -> dict: return {k: getattr(self, k) for k in self.inner}
+    def load_inner(self, state:dict): self.__dict__.update(state)
 
 class StepTimer(Recording):
     "Seconds of each training step, summed per epoch and over the run (`hist['train_s']`, `hist['steps']`)."
-    order = 55
+    order, inner = 55, ('epoch_s', 'epoch_steps')
+    def load_inner(self, state:dict): self.learn.__dict__.update(state)          # kept on the learner: other callbacks read them
     def before_epoch(self): self.learn.epoch_s, self.learn.epoch_steps = 0., 0
     def before_batch(self):
         if self.training: self.t0 = time.perf_counter()
@@ -56,7 +60,7 @@ class StepTimer(Recording):
 # %% ../nbs/13_train.ipynb #af277a15
 class EpochStats(Recording):
     "Each epoch's train loss and accuracy (over its batches), validation loss and metrics, ms per step."
-    order = 60   # after fastai's Recorder (50), whose validation metrics it reads
+    order, inner = 60, ('tot', 'correct', 'n', 'classes')   # after fastai's Recorder (50), whose validation metrics it reads
     def before_epoch(self): self.tot, self.correct, self.n, self.classes = 0., 0, 0, False
     def after_batch(self):
         if not self.training: return
@@ -94,7 +98,7 @@ class LossTrace(Recording):
 # %% ../nbs/13_train.ipynb #b757a7a0
 class TrackKernel(Recording):
     "Kernel-output runs: the mean gradient norm of each epoch and the learned bandwidth `h` at its end."
-    order = 62
+    order, inner = 62, ('g',)
     def before_epoch(self): self.g = 0.
     def after_backward(self):
         if self.training: self.g += sum(float(p.grad.square().sum()) for p in self.model.parameters() if p.grad is not None)**0.5
@@ -111,7 +115,7 @@ class RefreshAnchors(Recording):
 # %% ../nbs/13_train.ipynb #7761f0b8
 class TimeLimit(Recording):
     "Stop training once `seconds` of training steps have passed; record the recent train loss there."
-    order = 63
+    order, inner = 63, ('recent',)
     def __init__(self, seconds:float|None, window:int=50): self.seconds, self.window = seconds, window
     def before_fit(self): self.recent = []
     def after_batch(self):
@@ -127,26 +131,43 @@ def _rng_state(learn):
                 cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
 
 def _set_rng_state(learn, s):
-    torch.set_rng_state(s['torch']); np.random.set_state(s['numpy']); random.setstate(s['python']); learn.dls.train.rng.setstate(s['dl'])
+    torch.set_rng_state(s['torch']); np.random.set_state(s['numpy']); random.setstate(s['python'])
+    if 'dl' in s: learn.dls.train.rng.setstate(s['dl'])
     if s.get('cuda') is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
 
 class EpochCheckpoint(Recording):
-    "Save everything a resumed run needs after each epoch that trained, atomically."
+    "Save everything a resumed run needs after each epoch that trained, and every `every_s` training seconds inside an epoch; atomically."
     order = 64
-    def __init__(self, path:Path): self.path = Path(path)
-    def after_epoch(self):
-        if not self.learn.epoch_steps: return          # a `validate()` pass: nothing new to save
+    def __init__(self, path:Path, every_s:float=600.): self.path, self.every_s = Path(path), every_s
+    def _save(self, **kw):
         atomic_save(dict(model=self.learn.model.state_dict(), opt=self.learn.opt.state_dict(), hist=self.hist,
-                         rng=_rng_state(self.learn), config=self.learn.cfg), self.path)
+                         rng=_rng_state(self.learn), config=self.learn.cfg, **kw), self.path)
+        self.saved_s = self.hist['train_s']
+    def before_fit(self): self.saved_s = self.hist['train_s']
+    def before_epoch(self):
+        w, self.learn.within = getattr(self.learn, 'within', None), None    # set by `restore` from a mid-epoch checkpoint
+        if not w: return
+        for cb in self.learn.cbs:
+            if type(cb).__name__ in w['inner']: cb.load_inner(w['inner'][type(cb).__name__])
+        rng = {k: v for k, v in w['rng'].items() if k != 'dl'}
+        self.dls.train.rng.setstate(w['dl']); self.dls.train.resume = (w['items'], partial(_set_rng_state, self.learn, rng))
+    def before_train(self): self.dl_start = self.dls.train.rng.getstate()   # the state this epoch's shuffle is drawn from
+    def after_batch(self):
+        if not self.training or self.hist['train_s'] - self.saved_s < self.every_s or not hasattr(self.dls.train, 'resume'): return
+        inner = {type(cb).__name__: cb.inner_state() for cb in self.learn.cbs if isinstance(cb, Recording) and cb.inner}
+        self._save(within=dict(items=self.learn.epoch_steps*self.dls.train.bs, dl=self.dl_start, inner=inner))
+    def after_epoch(self):
+        if self.learn.epoch_steps: self._save()          # not after a `validate()` pass: nothing new to save
 
 def restore(learn, path:Path) -> int:
-    "Load a checkpoint into `learn`; returns the number of epochs it had finished."
+    "Load a checkpoint into `learn`; returns the number of epochs it had finished (a mid-epoch checkpoint's epoch is finished first)."
     st = torch.load(path, weights_only=False); same = lambda c: {k: v for k, v in c.items() if k not in NOT_IDENTITY}
     if same(st.get('config', learn.cfg)) != same(learn.cfg):          # threads may differ: another machine, another worker count
         raise ValueError(f'checkpoint {path} belongs to another configuration ({run_name(st["config"])}); move it away and retry')
     learn.model.load_state_dict(st['model'])
     if learn.opt is None: learn.create_opt()
     learn.opt.load_state_dict(st['opt']); learn.hist = st['hist']; _set_rng_state(learn, st['rng'])
+    learn.within = dict(st['within'], rng=st['rng']) if st.get('within') else None   # saved inside an epoch: finish that epoch first
     return len(st['hist']['epochs'])
 
 # %% ../nbs/13_train.ipynb #08ac2b05
@@ -226,7 +247,7 @@ def make_learner(cfg:dict, device=None, ckpt:Path|None=None, cbs=()) -> RunLearn
     cbs = _recorders(cfg) + ([EpochCheckpoint(ckpt)] if ckpt else []) + list(cbs)
     learn = RunLearner(dls, model, loss_func=loss, opt_func=adam(), lr=cfg['lr'], metrics=metric, cbs=cbs)
     if device is not None: learn.model.to(device)
-    learn.cfg, learn.hist = cfg, new_hist(); return learn
+    learn.cfg, learn.hist, learn.within = cfg, new_hist(), None; return learn
 
 # %% ../nbs/13_train.ipynb #4c32672a
 FINAL_KEYS = ('train_loss', 'train_acc', 'valid_loss', 'valid_acc', 'valid_rmse')

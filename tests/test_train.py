@@ -158,3 +158,23 @@ def test_faster_path_keeps_the_results(fake_cifar):
                     assert e[k] == pytest.approx(v, rel=1e-4, abs=one + 1e-6 if k.endswith('acc') else 1e-6), (r['name'], k)
             for l, v in g['a'].items(): assert r['a'][-1][l] == pytest.approx(v, rel=1e-4, abs=1e-6), (r['name'], l)
     finally: torch.set_num_threads(threads)
+
+def test_a_run_killed_inside_an_epoch_resumes_to_the_same_record(fake_cifar):
+    "A checkpoint saved inside an epoch (Paper A's budget is one long epoch) resumes to the uninterrupted run's record, to the bit."
+    from fastai.callback.progress import ProgressCallback
+    from fastai.callback.core import Callback
+    class Kill(Callback):
+        order = 99
+        def after_batch(self):
+            if self.training and len(self.learn.hist['epochs']) == 1 and self.learn.epoch_steps == 4: raise KeyboardInterrupt
+    cfg = dict(act='exponential', epochs=2, bs=20, threads=1)
+    ref = train_run(cfg, fake_cifar/'ref')
+    ck = fake_cifar/'res'/'checkpoints'/f'{run_name(cfg)}.pth'
+    learn = make_learner(cfg, ckpt=ck); learn.remove_cb(ProgressCallback); learn.epoch_checkpoint.every_s = 0   # save after every step
+    with pytest.raises(KeyboardInterrupt), learn.no_logging(): learn.fit(2, cbs=Kill())
+    st = torch.load(ck, weights_only=False)
+    assert len(st['hist']['epochs']) == 1 and st['within']['items'] == 80 and st['hist']['steps'] == 14
+    rec = train_run(cfg, fake_cifar/'res')
+    keys = ('train_loss', 'train_acc', 'valid_loss', 'valid_acc', 'steps')
+    assert [[e[k] for k in keys] for e in rec['epochs']] == [[e[k] for k in keys] for e in ref['epochs']]
+    assert rec['a'] == ref['a'] and [t['loss'] for t in rec['trace']] == [t['loss'] for t in ref['trace']] and not ck.exists()
