@@ -32,7 +32,7 @@ __all__ = ['FINAL_KEYS', 'new_hist', 'Recording', 'StepTimer', 'EpochStats', 'Tr
            'RunLearner', 'make_learner', 'final_metrics', 'train_run', 'kaftron_run', 'load_trained']
 
 # %% ../nbs/13_train.ipynb #c8e29b1c
-def new_hist() -> dict: return dict(epochs=[], a=[], trace=[], steps=0, train_s=0.)
+def new_hist() -> dict: return dict(epochs=[], a=[], trace=[], steps=0, train_s=0., train_cpu_s=0.)
 
 class Recording(Callback):
     "Base of this module's callbacks: an event a callback does not define costs one set lookup, not fastai's attribute delegation."
@@ -45,17 +45,18 @@ class Recording(Callback):
     def load_inner(self, state:dict): self.__dict__.update(state)
 
 class StepTimer(Recording):
-    "Seconds of each training step, summed per epoch and over the run (`hist['train_s']`, `hist['steps']`)."
-    order, inner = 55, ('epoch_s', 'epoch_steps')
+    "Seconds of each training step, wall clock and process CPU time, summed per epoch and over the run (`hist['train_s']`, `hist['train_cpu_s']`, `hist['steps']`)."
+    order, inner = 55, ('epoch_s', 'epoch_steps', 'epoch_cpu_s')
     def load_inner(self, state:dict): self.learn.__dict__.update(state)          # kept on the learner: other callbacks read them
-    def before_epoch(self): self.learn.epoch_s, self.learn.epoch_steps = 0., 0
+    def before_epoch(self): self.learn.epoch_s, self.learn.epoch_steps, self.learn.epoch_cpu_s = 0., 0, 0.
     def before_batch(self):
-        if self.training: self.t0 = time.perf_counter()
+        if self.training: self.t0, self.c0 = time.perf_counter(), time.process_time()
     def after_batch(self):
         if not self.training: return
         if self.dls.device is not None and torch.device(self.dls.device).type == 'cuda': torch.cuda.synchronize()
-        dt = time.perf_counter() - self.t0
+        dt, dc = time.perf_counter() - self.t0, time.process_time() - self.c0
         self.learn.epoch_s += dt; self.learn.epoch_steps += 1; self.hist['train_s'] += dt; self.hist['steps'] += 1
+        self.learn.epoch_cpu_s += dc; self.hist['train_cpu_s'] = self.hist.get('train_cpu_s', 0.) + dc    # .get: checkpoints of older runs
 
 # %% ../nbs/13_train.ipynb #af277a15
 class EpochStats(Recording):
@@ -73,7 +74,7 @@ class EpochStats(Recording):
         names = [('acc' if m.name == 'accuracy' else m.name) for m in self.learn.metrics]
         e = dict(epoch=len(self.hist['epochs']) + 1, train_loss=self.tot/self.n, train_acc=self.correct/self.n if self.classes else None,
                  valid_loss=float(vals[1]) if len(vals) > 1 else None, ms_per_step=1e3*self.learn.epoch_s/self.learn.epoch_steps,
-                 steps=self.learn.epoch_steps)
+                 cpu_ms_per_step=1e3*self.learn.epoch_cpu_s/self.learn.epoch_steps, steps=self.learn.epoch_steps)
         e.update({f'valid_{n}': float(v) for n, v in zip(names, vals[2:])})
         self.hist['epochs'].append(e)
 
@@ -258,6 +259,10 @@ def final_metrics(epochs:list) -> dict:
     return {k: last[k] for k in FINAL_KEYS if k in last}
 
 # %% ../nbs/13_train.ipynb #5c9140c3
+def _cpu_ms(h) -> float|None:
+    "CPU ms per training step over the run; None if part of it was trained by a version that did not count CPU time."
+    return 1e3*h['train_cpu_s']/h['steps'] if h['steps'] and all('cpu_ms_per_step' in e for e in h['epochs']) else None
+
 def _fit(learn, epochs, progress):
     with (contextlib.nullcontext() if progress else learn.no_logging()):
         if not progress: learn.remove_cb(ProgressCallback)
@@ -286,7 +291,7 @@ def train_run(cfg:dict,            # configuration, see `configs.check_config`
             vl, va = learn.validate(); h['at_time_limit'].update(valid_loss=float(vl), valid_acc=float(va))
         rec = make_record(cfg, name, started, device, learn.dls.variant, epochs=h['epochs'], a=h['a'], trace=h['trace'],
                           steps=h['steps'], train_s=h['train_s'], final=final_metrics(h['epochs']), at_time_limit=h.get('at_time_limit'),
-                          eval_class_counts=eval_counts(learn), knn=knn_final(learn),
+                          eval_class_counts=eval_counts(learn), knn=knn_final(learn), cpu_ms_per_step=_cpu_ms(h),
                           link=link_curve(learn.model) if getattr(learn.model, 'output', None) == 'kernel' else None)
         if cfg['model'] in SAVE_WEIGHTS: atomic_save(dict(name=name, config=cfg, state_dict=learn.model.state_dict()), out/'weights'/f'{name}.pt')
         write_json_atomic(rec, dest); ckpt.unlink(missing_ok=True)

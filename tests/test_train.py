@@ -178,3 +178,14 @@ def test_a_run_killed_inside_an_epoch_resumes_to_the_same_record(fake_cifar):
     keys = ('train_loss', 'train_acc', 'valid_loss', 'valid_acc', 'steps')
     assert [[e[k] for k in keys] for e in rec['epochs']] == [[e[k] for k in keys] for e in ref['epochs']]
     assert rec['a'] == ref['a'] and [t['loss'] for t in rec['trace']] == [t['loss'] for t in ref['trace']] and not ck.exists()
+
+def test_cpu_time_per_step_is_not_inflated_by_waiting(fake_cifar):
+    "A step that waits (another process has the CPU, or the worker is paused) costs wall-clock ms but no CPU ms."
+    import time
+    from fastai.callback.core import Callback
+    class Wait(Callback):
+        def after_loss(self):
+            if self.training: time.sleep(0.05)
+    r = train_run(dict(act='relu', epochs=1, bs=20), fake_cifar/'res', cbs=[Wait()])
+    e = r['epochs'][0]
+    assert e['ms_per_step'] - e['cpu_ms_per_step'] > 40 and 0 < r['cpu_ms_per_step'] == pytest.approx(e['cpu_ms_per_step'])
