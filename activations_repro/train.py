@@ -56,7 +56,7 @@ class StepTimer(Recording):
         if self.dls.device is not None and torch.device(self.dls.device).type == 'cuda': torch.cuda.synchronize()
         dt, dc = time.perf_counter() - self.t0, time.process_time() - self.c0
         self.learn.epoch_s += dt; self.learn.epoch_steps += 1; self.hist['train_s'] += dt; self.hist['steps'] += 1
-        self.learn.epoch_cpu_s += dc; self.hist['train_cpu_s'] = self.hist.get('train_cpu_s', 0.) + dc    # .get: checkpoints of older runs
+        self.learn.epoch_cpu_s += dc; self.hist['train_cpu_s'] += dc
 
 # %% ../nbs/13_train.ipynb #af277a15
 class EpochStats(Recording):
@@ -167,7 +167,7 @@ def restore(learn, path:Path) -> int:
         raise ValueError(f'checkpoint {path} belongs to another configuration ({run_name(st["config"])}); move it away and retry')
     learn.model.load_state_dict(st['model'])
     if learn.opt is None: learn.create_opt()
-    learn.opt.load_state_dict(st['opt']); learn.hist = st['hist']; _set_rng_state(learn, st['rng'])
+    learn.opt.load_state_dict(st['opt']); learn.hist = {'train_cpu_s': 0., **st['hist']}; _set_rng_state(learn, st['rng'])   # older checkpoints lack CPU time
     learn.within = dict(st['within'], rng=st['rng']) if st.get('within') else None   # saved inside an epoch: finish that epoch first
     return len(st['hist']['epochs'])
 
