@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np, torch
 import torch.nn.functional as F
 from fastai.learner import Learner
-from fastai.callback.core import Callback, CancelFitException, _events, event
+from fastcore.basics import patch
+from fastai.callback.core import Callback, CancelFitException, event
 from fastai.callback.progress import ProgressCallback
 from fastai.callback.channelslast import ChannelsLast
 from fastai.optimizer import Adam
@@ -35,12 +36,8 @@ __all__ = ['FINAL_KEYS', 'new_hist', 'Recording', 'StepTimer', 'EpochStats', 'Tr
 def new_hist() -> dict: return dict(epochs=[], a=[], trace=[], steps=0, train_s=0., train_cpu_s=0.)
 
 class Recording(Callback):
-    "Base of this module's callbacks: an event a callback does not define costs one set lookup, not fastai's attribute delegation."
-    def __init_subclass__(cls, **kw):
-        super().__init_subclass__(**kw); cls._defined = {e for e in _events if callable(getattr(cls, e, None))}
-    def __call__(self, event_name):
-        if event_name in self._defined or event_name == 'after_fit': return super().__call__(event_name)
-    inner = ()   # names of the attributes that hold this callback's state within an epoch (a mid-epoch checkpoint keeps them)
+    "Base of this module's callbacks: `inner` names the attributes that hold its state within an epoch, which a mid-epoch checkpoint keeps."
+    inner = ()
     def inner_state(self) -> dict: return {k: getattr(self, k) for k in self.inner}
     def load_inner(self, state:dict): self.__dict__.update(state)
 
@@ -126,7 +123,7 @@ class TimeLimit(Recording):
             self.hist['at_time_limit'] = dict(train_s=self.hist['train_s'], steps=self.hist['steps'], train_loss=float(np.mean(self.recent)))
             raise CancelFitException()
 
-# %% ../nbs/13_train.ipynb #f35c7876
+# %% ../nbs/13_train.ipynb #f996bbaa
 def _rng_state(learn):
     return dict(torch=torch.get_rng_state(), numpy=np.random.get_state(), python=random.getstate(), dl=learn.dls.train.rng.getstate(),
                 cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
@@ -136,8 +133,9 @@ def _set_rng_state(learn, s):
     if 'dl' in s: learn.dls.train.rng.setstate(s['dl'])
     if s.get('cuda') is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
 
+# %% ../nbs/13_train.ipynb #2402f076
 class EpochCheckpoint(Recording):
-    "Save everything a resumed run needs after each epoch that trained, and every `every_s` training seconds inside an epoch; atomically."
+    "Save everything a resumed run needs after each epoch that trained (and inside long epochs, below); atomically."
     order = 64
     def __init__(self, path:Path, every_s:float=600.): self.path, self.every_s = Path(path), every_s
     def _save(self, **kw):
@@ -145,21 +143,29 @@ class EpochCheckpoint(Recording):
                          rng=_rng_state(self.learn), config=self.learn.cfg, **kw), self.path)
         self.saved_s = self.hist['train_s']
     def before_fit(self): self.saved_s = self.hist['train_s']
-    def before_epoch(self):
-        w, self.learn.within = getattr(self.learn, 'within', None), None    # set by `restore` from a mid-epoch checkpoint
-        if not w: return
-        for cb in self.learn.cbs:
-            if type(cb).__name__ in w['inner']: cb.load_inner(w['inner'][type(cb).__name__])
-        rng = {k: v for k, v in w['rng'].items() if k != 'dl'}
-        self.dls.train.rng.setstate(w['dl']); self.dls.train.resume = (w['items'], partial(_set_rng_state, self.learn, rng))
-    def before_train(self): self.dl_start = self.dls.train.rng.getstate()   # the state this epoch's shuffle is drawn from
-    def after_batch(self):
-        if not self.training or self.hist['train_s'] - self.saved_s < self.every_s or not hasattr(self.dls.train, 'resume'): return
-        inner = {type(cb).__name__: cb.inner_state() for cb in self.learn.cbs if isinstance(cb, Recording) and cb.inner}
-        self._save(within=dict(items=self.learn.epoch_steps*self.dls.train.bs, dl=self.dl_start, inner=inner))
     def after_epoch(self):
         if self.learn.epoch_steps: self._save()          # not after a `validate()` pass: nothing new to save
 
+# %% ../nbs/13_train.ipynb #1057e029
+@patch
+def before_train(self:EpochCheckpoint): self.dl_start = self.dls.train.rng.getstate()   # the state this epoch's shuffle is drawn from
+
+@patch
+def after_batch(self:EpochCheckpoint):
+    if not self.training or self.hist['train_s'] - self.saved_s < self.every_s or not hasattr(self.dls.train, 'resume'): return
+    inner = {type(cb).__name__: cb.inner_state() for cb in self.learn.cbs if isinstance(cb, Recording) and cb.inner}
+    self._save(within=dict(items=self.learn.epoch_steps*self.dls.train.bs, dl=self.dl_start, inner=inner))
+
+@patch
+def before_epoch(self:EpochCheckpoint):
+    w, self.learn.within = getattr(self.learn, 'within', None), None    # set by `restore` from a mid-epoch checkpoint
+    if not w: return
+    for cb in self.learn.cbs:
+        if type(cb).__name__ in w['inner']: cb.load_inner(w['inner'][type(cb).__name__])
+    rng = {k: v for k, v in w['rng'].items() if k != 'dl'}
+    self.dls.train.rng.setstate(w['dl']); self.dls.train.resume = (w['items'], partial(_set_rng_state, self.learn, rng))
+
+# %% ../nbs/13_train.ipynb #deb1c260
 def restore(learn, path:Path) -> int:
     "Load a checkpoint into `learn`; returns the number of epochs it had finished (a mid-epoch checkpoint's epoch is finished first)."
     st = torch.load(path, weights_only=False); same = lambda c: {k: v for k, v in c.items() if k not in NOT_IDENTITY}
