@@ -30,7 +30,7 @@ from .results import make_record, write_json_atomic, atomic_save, claim_run
 # %% auto #0
 __all__ = ['FINAL_KEYS', 'new_hist', 'Recording', 'StepTimer', 'EpochStats', 'TrackA', 'LossTrace', 'TrackKernel',
            'RefreshAnchors', 'TimeLimit', 'EpochCheckpoint', 'restore', 'adam', 'eval_counts', 'knn_final',
-           'RunLearner', 'make_learner', 'final_metrics', 'train_run', 'kaftron_run', 'load_trained']
+           'RunLearner', 'make_learner', 'final_metrics', 'num_threads', 'train_run', 'kaftron_run', 'load_trained']
 
 # %% ../nbs/13_train.ipynb #c8e29b1c
 def new_hist() -> dict: return dict(epochs=[], a=[], trace=[], steps=0, train_s=0., train_cpu_s=0.)
@@ -269,6 +269,14 @@ def _cpu_ms(h) -> float|None:
     "CPU ms per training step over the run; None if part of it was trained by a version that did not count CPU time."
     return 1e3*h['train_cpu_s']/h['steps'] if h['steps'] and all('cpu_ms_per_step' in e for e in h['epochs']) else None
 
+@contextlib.contextmanager
+def num_threads(n:int|None):
+    "Run the block with `n` torch CPU threads (None: as they are), then restore the caller's count."
+    old = torch.get_num_threads()
+    if n: torch.set_num_threads(n)
+    try: yield
+    finally: torch.set_num_threads(old)
+
 def _fit(learn, epochs, progress):
     with (contextlib.nullcontext() if progress else learn.no_logging()):
         if not progress: learn.remove_cb(ProgressCallback)
@@ -284,10 +292,9 @@ def train_run(cfg:dict,            # configuration, see `configs.check_config`
     cfg = check_config(cfg); name = run_name(cfg); out = Path(out); dest = out/f'{name}.json'
     if dest.exists(): return json.loads(dest.read_text())
     if family(cfg) == 'kaftron': return kaftron_run(cfg, out)
-    with claim_run(out, name) as mine:
+    with claim_run(out, name) as mine, num_threads(cfg['threads']):
         if not mine: return None
         if dest.exists(): return json.loads(dest.read_text())
-        if cfg['threads']: torch.set_num_threads(cfg['threads'])
         ckpt = Path(ckpt_dir or out/'checkpoints')/f'{name}.pth'
         learn = make_learner(cfg, device, ckpt, cbs); started = time.time()
         done = restore(learn, ckpt) if ckpt.exists() else 0

@@ -2,7 +2,7 @@
 import json, subprocess, sys
 from pathlib import Path
 import pytest, torch
-from activations_repro.train import train_run, make_learner, load_trained
+from activations_repro.train import train_run, make_learner, load_trained, num_threads
 from activations_repro.configs import check_config, grid_configs, run_name
 from activations_repro.experiments import run_grid, shard
 from activations_repro.results import read_results, runs_frame, SCHEMA
@@ -148,16 +148,14 @@ def test_a_checkpoint_resumes_with_another_thread_count(fake_cifar):
 def test_faster_path_keeps_the_results(fake_cifar):
     """Seeds recorded before the faster training path (plain-tensor augmentation, `RunLearner`) still give the same records:
     losses and learned `a` to float tolerance, accuracies to one test image (a near tie may flip on another CPU)."""
-    golden = json.loads((Path(__file__).parent/'fixtures'/'golden_runs.json').read_text()); threads = torch.get_num_threads()
-    try:
-        for i, g in enumerate(golden['runs']):
-            r = train_run({**g['config'], 'threads': 1}, fake_cifar/f'r{i}', ckpt_dir=fake_cifar/f'c{i}')   # as recorded: one thread
-            one = 1/sum(r['eval_class_counts'].values()); assert len(r['epochs']) == len(g['epochs']), r['name']
-            for e, ge in zip(r['epochs'], g['epochs']):
-                for k, v in ge.items():
-                    assert e[k] == pytest.approx(v, rel=1e-4, abs=one + 1e-6 if k.endswith('acc') else 1e-6), (r['name'], k)
-            for l, v in g['a'].items(): assert r['a'][-1][l] == pytest.approx(v, rel=1e-4, abs=1e-6), (r['name'], l)
-    finally: torch.set_num_threads(threads)
+    golden = json.loads((Path(__file__).parent/'fixtures'/'golden_runs.json').read_text())
+    for i, g in enumerate(golden['runs']):
+        r = train_run({**g['config'], 'threads': 1}, fake_cifar/f'r{i}', ckpt_dir=fake_cifar/f'c{i}')   # as recorded: one thread
+        one = 1/sum(r['eval_class_counts'].values()); assert len(r['epochs']) == len(g['epochs']), r['name']
+        for e, ge in zip(r['epochs'], g['epochs']):
+            for k, v in ge.items():
+                assert e[k] == pytest.approx(v, rel=1e-4, abs=one + 1e-6 if k.endswith('acc') else 1e-6), (r['name'], k)
+        for l, v in g['a'].items(): assert r['a'][-1][l] == pytest.approx(v, rel=1e-4, abs=1e-6), (r['name'], l)
 
 def test_a_run_killed_inside_an_epoch_resumes_to_the_same_record(fake_cifar):
     "A checkpoint saved inside an epoch (Paper A's budget is one long epoch) resumes to the uninterrupted run's record, to the bit."
@@ -171,7 +169,7 @@ def test_a_run_killed_inside_an_epoch_resumes_to_the_same_record(fake_cifar):
     ref = train_run(cfg, fake_cifar/'ref')
     ck = fake_cifar/'res'/'checkpoints'/f'{run_name(cfg)}.pth'
     learn = make_learner(cfg, ckpt=ck); learn.remove_cb(ProgressCallback); learn.epoch_checkpoint.every_s = 0   # save after every step
-    with pytest.raises(KeyboardInterrupt), learn.no_logging(): learn.fit(2, cbs=Kill())
+    with pytest.raises(KeyboardInterrupt), learn.no_logging(), num_threads(cfg['threads']): learn.fit(2, cbs=Kill())   # as train_run does
     st = torch.load(ck, weights_only=False)
     assert len(st['hist']['epochs']) == 1 and st['within']['items'] == 80 and st['hist']['steps'] == 14
     rec = train_run(cfg, fake_cifar/'res')
@@ -186,8 +184,6 @@ def test_cpu_time_per_step_is_not_inflated_by_waiting(fake_cifar):
     class Wait(Callback):
         def after_loss(self):
             if self.training: time.sleep(0.05)
-    threads = torch.get_num_threads()
-    try: r = train_run(dict(act='relu', epochs=1, bs=20, threads=1), fake_cifar/'res', cbs=[Wait()])   # one thread: CPU time <= wall time
-    finally: torch.set_num_threads(threads)
+    r = train_run(dict(act='relu', epochs=1, bs=20, threads=1), fake_cifar/'res', cbs=[Wait()])   # one thread: CPU time <= wall time
     e = r['epochs'][0]
     assert e['ms_per_step'] - e['cpu_ms_per_step'] > 40 and 0 < r['cpu_ms_per_step'] == pytest.approx(e['cpu_ms_per_step'])
