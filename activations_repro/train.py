@@ -30,7 +30,8 @@ from .results import make_record, write_json_atomic, atomic_save, claim_run
 # %% auto #0
 __all__ = ['FINAL_KEYS', 'new_hist', 'Recording', 'StepTimer', 'EpochStats', 'TrackA', 'LossTrace', 'TrackKernel',
            'RefreshAnchors', 'TimeLimit', 'EpochCheckpoint', 'restore', 'adam', 'eval_counts', 'knn_final',
-           'RunLearner', 'make_learner', 'final_metrics', 'num_threads', 'train_run', 'kaftron_run', 'load_trained']
+           'RunLearner', 'make_learner', 'final_metrics', 'weights_path', 'num_threads', 'train_run', 'kaftron_run',
+           'load_trained']
 
 # %% ../nbs/13_train.ipynb #c8e29b1c
 def new_hist() -> dict: return dict(epochs=[], a=[], trace=[], steps=0, train_s=0., train_cpu_s=0.)
@@ -269,6 +270,10 @@ def _cpu_ms(h) -> float|None:
     "CPU ms per training step over the run; None if part of it was trained by a version that did not count CPU time."
     return 1e3*h['train_cpu_s']/h['steps'] if h['steps'] and all('cpu_ms_per_step' in e for e in h['epochs']) else None
 
+def weights_path(results, name:str) -> Path:
+    "Where the trained weights of run `name` are published: `<results>/weights/<name>.pt`."
+    return Path(results)/'weights'/f'{name}.pt'
+
 @contextlib.contextmanager
 def num_threads(n:int|None):
     "Run the block with `n` torch CPU threads (None: as they are), then restore the caller's count."
@@ -306,7 +311,7 @@ def train_run(cfg:dict,            # configuration, see `configs.check_config`
                           steps=h['steps'], train_s=h['train_s'], final=final_metrics(h['epochs']), at_time_limit=h.get('at_time_limit'),
                           eval_class_counts=eval_counts(learn), knn=knn_final(learn), cpu_ms_per_step=_cpu_ms(h),
                           link=link_curve(learn.model) if getattr(learn.model, 'output', None) == 'kernel' else None)
-        if cfg['model'] in SAVE_WEIGHTS: atomic_save(dict(name=name, config=cfg, state_dict=learn.model.state_dict()), out/'weights'/f'{name}.pt')
+        if cfg['model'] in SAVE_WEIGHTS: atomic_save(dict(name=name, config=cfg, state_dict=learn.model.state_dict()), weights_path(out, name))
         write_json_atomic(rec, dest); ckpt.unlink(missing_ok=True)
     return rec
 
@@ -336,7 +341,7 @@ def kaftron_run(cfg:dict, out='results') -> dict:
 def load_trained(name:str,            # a run name, e.g. 'paper_b-cifar10-exponential-s0-e200'
                  results='results'):  # the folder of result files (weights in results/weights)
     "(trained network in eval mode, result record) of a published run."
-    results = Path(results); rf, wf = results/f'{name}.json', results/'weights'/f'{name}.pt'
+    results = Path(results); rf, wf = results/f'{name}.json', weights_path(results, name)
     for f in (rf, wf):
         if not f.exists(): raise FileNotFoundError(f'{f} not found: is {name!r} a finished run with published weights?')
     rec = json.loads(rf.read_text()); st = torch.load(wf, weights_only=False)
