@@ -6,7 +6,7 @@ Docs: https://activations-repro.github.io/activations_repro/data.html.md"""
 
 # %% ../nbs/10_data.ipynb #d1643e54
 from __future__ import annotations
-import os, shutil, tarfile, tempfile, zlib, hashlib, gzip, fcntl
+import os, shutil, tarfile, tempfile, zlib, hashlib, gzip
 from pathlib import Path
 import numpy as np, torch
 from torch import Tensor
@@ -18,15 +18,16 @@ from fastai.data.core import DataLoaders
 from fastai.torch_core import TensorImage, TensorCategory
 from fasttransform import Transform, Pipeline
 from .configs import TASKS
+from .files import CACHE_ENV, cache_dir, file_lock, atomic_save
 
 # %% auto #0
-__all__ = ['DATA_ENV', 'CACHE_ENV', 'SOURCES', 'KNOWN_SHA256', 'TABULAR', 'AUGMENT', 'cache_dir', 'verify_archive',
-           'extract_archive', 'locate', 'load_images', 'make_fake_archive', 'make_fake_housing', 'fake_data_env',
-           'restore_env', 'load_tabular', 'IndexedDL', 'tabular_dls', 'ToFloat', 'TFDistort', 'CenterCrop',
-           'Standardize', 'TensorDL', 'cifar_dls', 'stratified_subset']
+__all__ = ['DATA_ENV', 'SOURCES', 'KNOWN_SHA256', 'TABULAR', 'AUGMENT', 'verify_archive', 'extract_archive', 'locate',
+           'load_images', 'make_fake_archive', 'make_fake_housing', 'fake_data_env', 'restore_env', 'load_tabular',
+           'IndexedDL', 'tabular_dls', 'ToFloat', 'TFDistort', 'CenterCrop', 'Standardize', 'TensorDL', 'cifar_dls',
+           'stratified_subset']
 
 # %% ../nbs/10_data.ipynb #d6a56088
-DATA_ENV, CACHE_ENV = 'ACTIVATIONS_REPRO_DATA', 'ACTIVATIONS_REPRO_CACHE'
+DATA_ENV = 'ACTIVATIONS_REPRO_DATA'
 SOURCES = {
     'cifar10': dict(url=URLs.CIFAR, archives=('cifar10-jpeg.tgz', 'cifar10.tgz'), folder='cifar10', splits=('train', 'test')),
     'cifar100': dict(url=URLs.CIFAR_100, archives=('cifar100.tgz',), folder='cifar100', splits=('train', 'test')),
@@ -34,10 +35,6 @@ SOURCES = {
     'housing': dict(url=None, archives=('cal_housing.tgz', 'housing.tgz'), folder='CaliforniaHousing'),   # downloads through scikit-learn
 }
 
-def cache_dir() -> Path:
-    "The writable cache folder (created if missing)."
-    p = Path(os.environ.get(CACHE_ENV) or Path.home()/'.cache'/'activations_repro'); p.mkdir(parents=True, exist_ok=True)
-    return p
 
 def _source(name):
     if name not in SOURCES: raise ValueError(f'unknown dataset {name!r}; valid names: {", ".join(SOURCES)}')
@@ -73,8 +70,7 @@ def extract_archive(archive:Path, dest:Path|None=None) -> Path:
     "Verify `archive`, then extract it into `dest` (default: the cache) atomically; returns the extracted folder."
     archive = Path(archive); dest = Path(dest or cache_dir()); dest.mkdir(parents=True, exist_ok=True)
     final = dest/archive.name.split('.')[0]
-    with open(dest/f'.{final.name}.lock', 'w') as lk:                  # one process extracts, the others wait and reuse it
-        fcntl.flock(lk, fcntl.LOCK_EX)
+    with file_lock(dest/f'.{final.name}.lock'):                        # one process extracts, the others wait and reuse it
         return _extract(archive, final)
 
 def _extract(archive, final):
@@ -132,9 +128,6 @@ def _decode_split(root:Path, split:str, classes=None):
     y = np.array([lbl[p.parent.name] for p in files])
     return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(y), classes, files[0].suffix.lower()
 
-def _atomic_save(obj, path:Path):
-    tmp = path.with_name(f'.{path.name}.tmp{os.getpid()}'); torch.save(obj, tmp); os.replace(tmp, path)
-
 def load_images(name:str) -> dict:
     "Dataset `name` as uint8 tensors: x_train (N,3,H,W), y_train, x_test, y_test, classes, variant."
     root = locate(name); src = _source(name)
@@ -146,7 +139,7 @@ def load_images(name:str) -> dict:
     xte, yte, _, _ = _decode_split(root, src['splits'][1], classes)
     variant = {'cifar10': 'CIFAR-10', 'cifar100': 'CIFAR-100', 'mnist': 'MNIST'}[name] + (' JPEG q75' if ext != '.png' else ' PNG')
     d = dict(x_train=xtr, y_train=ytr, x_test=xte, y_test=yte, classes=classes, variant=variant)
-    _atomic_save(d, f); return d
+    atomic_save(d, f); return d
 
 # %% ../nbs/10_data.ipynb #a1c88749
 def make_fake_archive(path:Path, folder='cifar100', n_classes=3, per_class=4, size=32, ext='png', seed=0) -> Path:

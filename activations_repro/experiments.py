@@ -12,7 +12,8 @@ from fastai.callback.core import Callback
 from fastcore.parallel import parallel
 from fastprogress.fastprogress import progress_bar
 from .configs import grid_configs, run_name
-from .results import read_results, clean_orphans
+from .results import read_results
+from .files import clean_orphans
 from .train import train_run
 from .data import load_images, fake_data_env
 

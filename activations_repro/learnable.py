@@ -1,4 +1,4 @@
-"""`Rational` and `Exponential`: an API like `nn.PReLU`, one parameter per layer or per channel, analytic gradients, NaN-free in every dtype, and a function to swap them into an existing model.
+"""`Rational` and `Exponential`: an API like `nn.PReLU`, one parameter per layer or per channel along any axis, analytic gradients, NaN-free in every dtype, one fused kernel per pass on any CPU, and functions to swap them into an existing model and to look at what they learned.
 
 Docs: https://activations-repro.github.io/activations_repro/learnable.html.md"""
 
@@ -6,16 +6,25 @@ Docs: https://activations-repro.github.io/activations_repro/learnable.html.md"""
 
 # %% ../nbs/02_learnable.ipynb #06284424
 from __future__ import annotations
-import ctypes, fcntl, hashlib, math, os, platform, subprocess, warnings
+import ctypes, hashlib, importlib.resources, math, os, platform, subprocess, warnings
 from pathlib import Path
+from typing import Callable, NamedTuple
 import torch
 from torch import nn, Tensor
+from torch.nn.modules.lazy import LazyModuleMixin
+from torch.nn.parameter import UninitializedParameter
+from .files import cache_dir, file_lock, atomic_path
 
 # %% auto #0
-__all__ = ['FUSED_SOURCE', 'scaled_negative', 'scaled_negative_backward', 'PAPER_INIT', 'ACTIVATIONS', 'naive_exponential',
-           'fused_library', 'fused_forward', 'fused_backward', 'triton_forward', 'triton_backward', 'use_fused',
-           'ScaledNegative', 'FusedScaledNegative', 'exponential', 'rational', 'Exponential', 'Rational',
-           'make_activation', 'PerCallSite', 'swap_activations', 'activation_params', 'finite_sweep']
+__all__ = ['ACTS', 'KERNEL_SOURCE', 'KERNEL_FLAGS', 'C_KERNELS', 'TRITON_KERNELS', 'TENSOR_KERNELS', 'scaled_negative_backward',
+           'scaled_negative', 'PAPER_INIT', 'ACTIVATIONS', 'CHANNELS_FIRST', 'CHANNELS_LAST', 'naive_exponential',
+           'inverse_scale', 'clamp_bound', 'negative_part', 'reference_forward', 'reference_partials',
+           'compile_kernels', 'cpu_flags', 'kernel_path', 'load_kernels', 'c_kernels', 'layout', 'kernel_constants',
+           'param_grad', 'c_forward', 'c_backward', 'torch_forward', 'torch_backward', 'triton_module',
+           'triton_forward', 'triton_backward', 'Kernels', 'kernels_for', 'reference_grads', 'ReferenceActivation',
+           'use_op', 'exponential', 'rational', 'Exponential', 'Rational', 'LazyExponential', 'LazyRational',
+           'make_activation', 'Hooks', 'evaluating', 'PerCallSite', 'channel_axis', 'swap_activations',
+           'activation_params', 'plot_activations', 'finite_sweep']
 
 # %% ../nbs/02_learnable.ipynb #d0c28872
 def naive_exponential(x:Tensor, a:Tensor) -> Tensor:
@@ -23,307 +32,469 @@ def naive_exponential(x:Tensor, a:Tensor) -> Tensor:
     c = torch.exp(a)
     return torch.where(x < 0, c*x/(c - x), x)
 
-# %% ../nbs/02_learnable.ipynb #723c44cb
-def _opmath(dt): return dt if dt in (torch.float32, torch.float64) else torch.float32
+# %% ../nbs/02_learnable.ipynb #a1b20001
+ACTS = ('exponential', 'rational')     # the two learnable types of this package
 
-def _p(a:Tensor, kind:str) -> Tensor:
+def inverse_scale(a:Tensor, act:str) -> Tensor:
     "p = 1/c: e^-a (Exponential) or 1/|a| (Rational), clamped to the largest finite value (p = inf is the ReLU limit)."
-    p = torch.exp(-a) if kind == 'exponential' else torch.reciprocal(a.abs())
+    p = torch.exp(-a) if act == 'exponential' else torch.reciprocal(a.abs())
     return p.clamp(max=torch.finfo(a.dtype).max)
 
-def _f(x:Tensor, p:Tensor) -> Tensor:
-    "The activation for x (in the computation dtype): x/(1 - p x) for -1 <= x < 0, 1/(1/x - p) below (no overflow), x for x >= 0."
-    neg = torch.where(x < -1, torch.reciprocal(torch.reciprocal(x) - p), x/(1 - p*x))
-    return torch.where(x >= 0, x, neg)
+# %% ../nbs/02_learnable.ipynb #a1b20004
+def clamp_bound(p:Tensor) -> Tensor:
+    "lim = min(max, c 2^K) for each p = 1/c: below -lim the activation is its saturation -c, and p|v| cannot overflow."
+    big = torch.finfo(p.dtype).max
+    return torch.reciprocal(p.detach()).mul_(2.**(math.frexp(big)[1] - 2)).clamp_(max=big)
+
+# %% ../nbs/02_learnable.ipynb #a1b20007
+def negative_part(x:Tensor, p:Tensor, lim:Tensor) -> tuple[Tensor, Tensor]:
+    "(n, q): x clamped to [-lim, 0], and q = 1 + p|n|. The activation is relu(x) + n/q; its slope is 1/q²."
+    n = torch.maximum(x.clamp(max=0), -lim)
+    return n, 1 - p*n
+
+# %% ../nbs/02_learnable.ipynb #a1b20010
+def _opmath(dt): return dt if dt in (torch.float32, torch.float64) else torch.float32
+
+# %% ../nbs/02_learnable.ipynb #a1b20011
+def reference_forward(x:Tensor, a:Tensor, act:str) -> Tensor:
+    "The activation from tensor operations, `a` broadcast against `x`: relu(x) + n/q."
+    dt = _opmath(x.dtype)
+    xo, p = x.to(dt), inverse_scale(a.to(dt), act)
+    n, q = negative_part(xo, p, clamp_bound(p))
+    return (torch.relu(xo) + n/q).to(x.dtype)
+
+# %% ../nbs/02_learnable.ipynb #a1b20013
+def reference_partials(x:Tensor, a:Tensor, act:str) -> tuple[Tensor, Tensor]:
+    "(df/dx, df/da) elementwise, from differentiable tensor operations: w² (w = 1/q), and -u f or -sign(a) u² with u = p f."
+    dt = _opmath(x.dtype)
+    x, a = x.to(dt), a.to(dt)
+    p = inverse_scale(a, act)
+    n, q = negative_part(x, p, clamp_bound(p))
+    w = torch.reciprocal(q)
+    f = n*w
+    u = p*f
+    return w*w, (-u*f if act == 'exponential' else -torch.sign(a)*u*u)
+
+# %% ../nbs/02_learnable.ipynb #a1b20014
+KERNEL_SOURCE = Path(str(importlib.resources.files('activations_repro')))/'csrc'/'scaled_negative.c'
+
+# %% ../nbs/02_learnable.ipynb #a1b20017
+KERNEL_FLAGS = ('-O3', '-ffp-contract=off', '-fPIC', '-shared')
+
+# %% ../nbs/02_learnable.ipynb #a1b20018
+def compile_kernels(out:Path,                # the shared library to write
+                    march:str|None='native', # instruction set (`-march=`), None for the compiler's default
+                    openmp:bool=True,        # split large tensors over PyTorch's CPU threads
+                    cc:str|None=None,        # the C compiler (default: $CC, else cc)
+                    extra=()) -> Path:
+    "Compile the C kernels into `out`; a failure raises with the compiler's own message."
+    cmd = [cc or os.environ.get('CC') or 'cc', *KERNEL_FLAGS, *([f'-march={march}'] if march else []),
+           *(['-fopenmp'] if openmp else []), *extra, '-o', str(out), str(KERNEL_SOURCE)]
+    try: r = subprocess.run(cmd, capture_output=True, text=True)
+    except OSError as e: raise RuntimeError(f'cannot run the C compiler {cmd[0]!r} ({e.strerror})') from None
+    if r.returncode: raise RuntimeError(f'{" ".join(cmd)} failed: {r.stderr.strip()[:1500]}')
+    return Path(out)
+
+# %% ../nbs/02_learnable.ipynb #a1b20021
+def cpu_flags() -> str:
+    "The CPU's instruction-set flags (Linux: /proc/cpuinfo), or the processor's name elsewhere."
+    try: return next(l for l in open('/proc/cpuinfo') if l.startswith(('flags', 'Features'))).split(':', 1)[1].strip()
+    except (OSError, StopIteration): return f'{platform.machine()} {platform.processor()}'
+
+# %% ../nbs/02_learnable.ipynb #a1b20022
+def kernel_path(flags:str|None=None) -> Path:
+    "Where the kernels built for the CPU with instruction-set `flags` (default: this one's) are cached."
+    src = b''.join(p.read_bytes() for p in sorted(KERNEL_SOURCE.parent.glob('*.[ch]')))
+    tag = hashlib.sha1(src + ' '.join((os.environ.get('CC') or 'cc',) + KERNEL_FLAGS).encode()).hexdigest()[:10]
+    cpu = hashlib.sha1(f'{platform.machine()} {cpu_flags() if flags is None else flags}'.encode()).hexdigest()[:10]
+    return cache_dir('kernels')/f'scaled_negative-{tag}-{cpu}.so'
+
+# %% ../nbs/02_learnable.ipynb #a1b20024
+def _build(so:Path) -> Path:
+    "Build the kernels into `so` once (one process compiles, the others wait): with OpenMP and -march=native if they work."
+    with file_lock(so.parent/'.compile.lock'):
+        if so.exists(): return so
+        errors = []
+        for march, openmp in (('native', True), ('native', False), (None, False)):
+            try:
+                with atomic_path(so) as tmp: compile_kernels(tmp, march, openmp)
+                return so
+            except RuntimeError as e:
+                errors.append(str(e))
+                if 'cannot run' in errors[-1]: break
+        raise RuntimeError(errors[-1])
+
+# %% ../nbs/02_learnable.ipynb #a1b20025
+def load_kernels(path:Path):
+    "The C kernels in the shared library `path`, with their argument types (ctypes)."
+    lib = ctypes.CDLL(str(path))
+    P, I, N = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
+    for s in ('f32', 'f64'):
+        getattr(lib, f'ar_fwd_{s}').argtypes = [P, P, P, P, I, I, I, N]
+        getattr(lib, f'ar_bwd_{s}').argtypes = [P, P, P, P, P, P, N, I, I, I, N]
+    return lib
+
+# %% ../nbs/02_learnable.ipynb #a1b20091
+_KERNELS = {}                 # what this process loaded: 'c' (the ctypes library or None), 'triton' (the module or None)
+
+def c_kernels():
+    "The C kernels, built once per machine; None, with one warning that says why, where they cannot be built or loaded."
+    if 'c' not in _KERNELS:
+        try: _KERNELS['c'] = load_kernels(_build(kernel_path()))
+        except (RuntimeError, OSError, AttributeError) as e:
+            warnings.warn(f'activations_repro: the C kernels are not used ({e}); the learnable activations run on the slower '
+                          f'tensor-operation kernels (install a C compiler, or set CC to one)')
+            _KERNELS['c'] = None
+    return _KERNELS['c']
+
+# %% ../nbs/02_learnable.ipynb #a1b20027
+def _dense(x:Tensor) -> bool:
+    "True if the elements of x fill a block of memory without gaps or overlaps, in some order of its dims."
+    expect = 1
+    for stride, size in sorted((st, s) for s, st in zip(x.shape, x.stride()) if s != 1):
+        if stride != expect: return False
+        expect *= size
+    return True
+
+# %% ../nbs/02_learnable.ipynb #a1b20028
+def layout(x:Tensor, dim:int, n:int) -> tuple:
+    "(x, outer, C, inner): how the kernels read `x` for `n` parameters along `dim`, in its memory order (x copied only if not dense)."
+    if not _dense(x): x = x.contiguous()
+    if n == 1: return x, 1, 1, x.numel()
+    order = sorted(range(x.dim()), key=lambda d: -x.stride(d))          # outermost first
+    i = order.index(dim % x.dim())
+    return x, math.prod(x.shape[d] for d in order[:i]), x.shape[dim], math.prod(x.shape[d] for d in order[i + 1:])
+
+# %% ../nbs/02_learnable.ipynb #a1b20031
+def kernel_constants(a:Tensor, act:str, dt) -> tuple[Tensor, Tensor]:
+    "(p, lim) per channel, as contiguous vectors of dtype `dt`."
+    p = inverse_scale(a.detach().reshape(-1).to(dt), act)
+    return p.contiguous(), clamp_bound(p).contiguous()
+
+# %% ../nbs/02_learnable.ipynb #a1b20032
+def param_grad(sums:Tensor, a:Tensor, act:str) -> Tensor:
+    "dL/da from the kernels' per-channel sums S: -S (Exponential) or -sign(a) S (Rational), in the shape and dtype of `a`."
+    if act == 'rational': sums = torch.sign(a.detach().reshape(-1).to(sums.dtype))*sums
+    return (-sums).reshape(a.shape).to(a.dtype)
+
+# %% ../nbs/02_learnable.ipynb #a1b20033
+_SUFFIX = {torch.float32: 'f32', torch.float64: 'f64'}
+
+def _threads(n:int) -> int: return torch.get_num_threads() if n >= 1 << 17 else 1     # small tensors: one thread
 
 # %% ../nbs/02_learnable.ipynb #0869029f
-FUSED_SOURCE = r'''
-#include <stdint.h>
-#include <float.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-/* f(v) = v/(1 + p|v|) for v < 0 (= -c once p|v| overflows), v otherwise; one division per element.
-   x is read as outer x C x inner (one parameter per C); the threads of PyTorch's own OpenMP pool split outer, or inner when outer = 1. */
-static void span(int64_t n, int64_t* lo, int64_t* hi) {
-  int t = 0, T = 1;
-#ifdef _OPENMP
-  t = omp_get_thread_num(); T = omp_get_num_threads();
-#endif
-  int64_t step = (n + T - 1)/T; *lo = t*step < n ? t*step : n; *hi = *lo + step < n ? *lo + step : n;
-}
-static int tid(void) {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
-#define DEF(T, S, MAX) \
-static inline T w_##S(T v, T p, T* t) { T vc = v < -MAX ? -MAX : v; *t = -p*vc; return (T)1/((T)1 + *t); } \
-static inline T f_##S(T v, T p, T c) { T t; T w = w_##S(v, p, &t); T vc = v < -MAX ? -MAX : v; \
-  T neg = t <= MAX ? vc*w : -c; return v < (T)0 ? neg : v; } \
-static inline T b_##S(T v, T g, T p, T c, int mode, T* gx) { \
-  T t; T w = w_##S(v, p, &t); T vc = v < -MAX ? -MAX : v; T fn = v < (T)0 ? (t <= MAX ? vc*w : -c) : (T)0; T u = -p*fn; \
-  T wx = v < (T)0 ? w : (T)1; *gx = g*wx*wx; return mode ? g*u*u : g*u*fn; } \
-static void fwd_row_##S(const T* restrict x, T* restrict y, T p, T c, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = f_##S(x[i], p, c); } \
-static T bwd_row_##S(const T* restrict g, const T* restrict x, T p, T c, int mode, T* restrict gx, int64_t n) { \
-  T s[16] = {0}; int64_t i = 0; /* 16 partial sums: a reduction the compiler vectorises */ \
-  for (; i + 16 <= n; i += 16) for (int j = 0; j < 16; j++) s[j] += b_##S(x[i + j], g[i + j], p, c, mode, gx + i + j); \
-  for (; i < n; i++) s[0] += b_##S(x[i], g[i], p, c, mode, gx + i); \
-  T t = 0; for (int j = 0; j < 16; j++) t += s[j]; return t; } \
-void ar_fwd_##S(const T* restrict x, T* restrict y, const T* restrict p, const T* restrict c, int64_t outer, int64_t C, int64_t inner, int nt) { \
-  _Pragma("omp parallel num_threads(nt)") { int64_t lo, hi; \
-    if (outer == 1) { span(inner, &lo, &hi); for (int64_t k = 0; k < C; k++) fwd_row_##S(x + k*inner + lo, y + k*inner + lo, p[k], c[k], hi - lo); } \
-    else if (inner == 1) { span(outer, &lo, &hi); for (int64_t o = lo; o < hi; o++) for (int64_t k = 0; k < C; k++) y[o*C + k] = f_##S(x[o*C + k], p[k], c[k]); } \
-    else { span(outer, &lo, &hi); for (int64_t o = lo; o < hi; o++) for (int64_t k = 0; k < C; k++) \
-      fwd_row_##S(x + (o*C + k)*inner, y + (o*C + k)*inner, p[k], c[k], inner); } } } \
-void ar_bwd_##S(const T* restrict g, const T* restrict x, const T* restrict p, const T* restrict c, T* restrict gx, \
-                T* restrict acc, int mode, int64_t outer, int64_t C, int64_t inner, int nt) { \
-  _Pragma("omp parallel num_threads(nt)") { int64_t lo, hi; T* a = acc + tid()*C; \
-    if (outer == 1) { span(inner, &lo, &hi); for (int64_t k = 0; k < C; k++) \
-      a[k] += bwd_row_##S(g + k*inner + lo, x + k*inner + lo, p[k], c[k], mode, gx + k*inner + lo, hi - lo); } \
-    else if (inner == 1) { span(outer, &lo, &hi); for (int64_t o = lo; o < hi; o++) for (int64_t k = 0; k < C; k++) \
-      a[k] += b_##S(x[o*C + k], g[o*C + k], p[k], c[k], mode, gx + o*C + k); } \
-    else { span(outer, &lo, &hi); for (int64_t o = lo; o < hi; o++) for (int64_t k = 0; k < C; k++) { int64_t off = (o*C + k)*inner; \
-      a[k] += bwd_row_##S(g + off, x + off, p[k], c[k], mode, gx + off, inner); } } } }
-DEF(float, f32, FLT_MAX)
-DEF(double, f64, DBL_MAX)
-'''
-
-# %% ../nbs/02_learnable.ipynb #4bc3e0b5
-_LIB = {}
-
-def _kernel_dir() -> Path:
-    d = Path(os.environ.get('ACTIVATIONS_REPRO_CACHE') or Path.home()/'.cache'/'activations_repro')/'kernels'
-    d.mkdir(parents=True, exist_ok=True); return d
-
-def _cpu_id() -> str:
-    try: flags = next(l for l in open('/proc/cpuinfo') if l.startswith('flags'))
-    except (OSError, StopIteration): flags = platform.processor()
-    return hashlib.sha1(f'{platform.machine()} {flags}'.encode()).hexdigest()[:10]
-
-def fused_library():
-    "The compiled fused kernels (ctypes), compiled on first use; None (and one warning) where no C compiler works."
-    if 'lib' in _LIB: return _LIB['lib']
-    lib = None
-    try:
-        d = _kernel_dir(); tag = hashlib.sha1(FUSED_SOURCE.encode()).hexdigest()[:10]; so = d/f'fused-{tag}-{_cpu_id()}.so'
-        if not so.exists():
-            with open(d/'.compile.lock', 'w') as lk:
-                fcntl.flock(lk, fcntl.LOCK_EX)
-                if not so.exists():
-                    src = d/f'fused-{tag}.c'; src.write_text(FUSED_SOURCE); tmp = so.with_name(f'.{so.name}.tmp{os.getpid()}')
-                    cmd = [os.environ.get('CC', 'cc'), '-O3', '-march=native', '-fPIC', '-shared', '-o', str(tmp), str(src)]
-                    try: subprocess.run(cmd[:1] + ['-fopenmp'] + cmd[1:], check=True, capture_output=True)   # PyTorch's own OpenMP pool
-                    except subprocess.CalledProcessError: subprocess.run(cmd + ['-Wno-unknown-pragmas'], check=True, capture_output=True)
-                    os.replace(tmp, so)
-        lib = ctypes.CDLL(str(so)); P, I = ctypes.c_void_p, ctypes.c_int64
-        for s in ('f32', 'f64'):
-            getattr(lib, f'ar_fwd_{s}').argtypes = [P, P, P, P, I, I, I, ctypes.c_int]
-            getattr(lib, f'ar_bwd_{s}').argtypes = [P, P, P, P, P, P, ctypes.c_int, I, I, I, ctypes.c_int]
-    except Exception as e:
-        warnings.warn(f'activations_repro: the fused CPU kernel is not available ({type(e).__name__}: {e}); '
-                      f'using the slower tensor-operation path (install a C compiler, or set CC, for the fast one)')
-        lib = None
-    _LIB['lib'] = lib; return lib
-
-# %% ../nbs/02_learnable.ipynb #3daf56fb
-def _cl(x:Tensor) -> bool: return x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
-
-def _layout(x:Tensor, n:int):
-    "(tensor to read, outer, C, inner) of `x` for `n` parameters; channels-last 4-d tensors in place."
-    if n == 1: x = x if _cl(x) else x.contiguous(); return x, 1, 1, x.numel()       # one parameter: any dense order
-    if _cl(x): return x, x.shape[0]*x.shape[2]*x.shape[3], n, 1
-    x = x.contiguous(); return x, x.shape[0], n, x.numel()//(x.shape[0]*n)
-
-def _like(t:Tensor, x:Tensor) -> Tensor:
-    "`t` in the memory layout of `x` (as `_layout` reads it)."
-    return t.contiguous(memory_format=torch.channels_last) if _cl(x) else t.contiguous()
-
-def _threads(n:int) -> int: return torch.get_num_threads() if n >= 1 << 17 else 1   # small tensors: one thread
-
-# %% ../nbs/02_learnable.ipynb #125028cb
-def _pc(a:Tensor, kind:str, dt):
-    "(p, c) per channel for the kernels, as contiguous vectors of dtype `dt`."
-    p = _p(a.detach().reshape(-1).to(dt), kind)
-    return p.contiguous(), torch.reciprocal(p).contiguous()       # c = 1/p of the clamped p: the saturation stays monotone at p = max
-
-def fused_forward(x:Tensor, a:Tensor, kind:str) -> Tensor:
-    "Fused forward (CPU, float32/float64): f(x) for the parameter `a` (1 or C values) of the activation `kind`."
-    lib = fused_library(); xs, outer, C, inner = _layout(x, a.numel()); y = torch.empty_like(xs)
-    p, c = _pc(a, kind, x.dtype); fn = getattr(lib, 'ar_fwd_' + ('f32' if x.dtype == torch.float32 else 'f64'))
-    fn(xs.data_ptr(), y.data_ptr(), p.data_ptr(), c.data_ptr(), outer, C, inner, _threads(xs.numel()))
+def c_forward(x:Tensor, a:Tensor, act:str, dim:int) -> Tensor:
+    "f(x) by the C kernel, for the parameter vector `a` (1 value, or one per channel along `dim`)."
+    xs, outer, C, inner = layout(x, dim, a.numel())
+    p, lim = kernel_constants(a, act, x.dtype)
+    y = torch.empty_like(xs)
+    getattr(c_kernels(), f'ar_fwd_{_SUFFIX[x.dtype]}')(xs.data_ptr(), y.data_ptr(), p.data_ptr(), lim.data_ptr(),
+                                                       outer, C, inner, _threads(xs.numel()))
     return y
-
-scaled_negative = torch.library.custom_op('activations_repro::scaled_negative', fused_forward, mutates_args=())
-
-@scaled_negative.register_fake
-def _(x, a, kind): return torch.empty_like(x)
 
 # %% ../nbs/02_learnable.ipynb #18320054
-def fused_backward(g:Tensor, x:Tensor, a:Tensor, kind:str) -> tuple[Tensor, Tensor]:
-    "Fused backward: (dL/dx, dL/da) from the incoming gradient `g`, the input `x` and the parameter `a`."
-    lib = fused_library(); n = a.numel(); xs, outer, C, inner = _layout(x, n)
-    gs = _like(g, x)
-    gx = torch.empty_like(xs); p, c = _pc(a, kind, x.dtype); nt = _threads(xs.numel())
-    acc = torch.zeros(nt, C, dtype=x.dtype); fn = getattr(lib, 'ar_bwd_' + ('f32' if x.dtype == torch.float32 else 'f64'))
-    fn(gs.data_ptr(), xs.data_ptr(), p.data_ptr(), c.data_ptr(), gx.data_ptr(), acc.data_ptr(), int(kind == 'rational'), outer, C, inner, nt)
-    return gx, _param_grad(acc.sum(0), a, kind, x.dtype)
+def c_backward(g:Tensor, x:Tensor, a:Tensor, act:str, dim:int) -> tuple[Tensor, Tensor]:
+    "(dL/dx, dL/da) by the C kernel, from the incoming gradient `g`."
+    xs, outer, C, inner = layout(x, dim, a.numel())
+    gs = g if g.stride() == xs.stride() else torch.empty_like(xs).copy_(g)     # read in the same order as x
+    p, lim = kernel_constants(a, act, x.dtype)
+    gx, sums = torch.empty_like(xs), torch.empty(C, dtype=x.dtype)
+    rc = getattr(c_kernels(), f'ar_bwd_{_SUFFIX[x.dtype]}')(gs.data_ptr(), xs.data_ptr(), p.data_ptr(), lim.data_ptr(),
+                                                            gx.data_ptr(), sums.data_ptr(), int(act == 'rational'),
+                                                            outer, C, inner, _threads(xs.numel()))
+    if rc: raise MemoryError('the C kernel could not allocate the buffer of its partial sums')
+    return gx, param_grad(sums, a, act)
 
-def _param_grad(ga:Tensor, a:Tensor, kind:str, dt) -> Tensor:
-    "dL/da from a kernel's per-channel sums: the Rational type's -sign(a) applied, in the shape and dtype of `a`."
-    if kind == 'rational': ga = -torch.sign(a.detach().reshape(-1).to(dt))*ga
-    return ga.reshape(a.shape).to(a.dtype)
+# %% ../nbs/02_learnable.ipynb #a1b20038
+def _along(t:Tensor, x:Tensor, dim:int) -> Tensor:
+    "The vector `t` (1 value, or one per channel) shaped to broadcast against `x` along `dim`."
+    return t if t.numel() == 1 else t.view([-1 if d == dim % x.dim() else 1 for d in range(x.dim())])
 
-scaled_negative_backward = torch.library.custom_op('activations_repro::scaled_negative_backward', fused_backward, mutates_args=())
+# %% ../nbs/02_learnable.ipynb #a1b20039
+_PIECE = 1 << 19     # elements per piece of the tensor-operation kernels
 
-@scaled_negative_backward.register_fake
-def _(g, x, a, kind): return torch.empty_like(x), torch.empty_like(a)
+def _pieces(x:Tensor, channel:int|None) -> tuple[int, list]:
+    "(d, [(start, length), ...]): pieces of about `_PIECE` elements of `x` along its outermost dim in memory (not `channel`)."
+    d = max((i for i in range(x.dim()) if i != channel), key=lambda i: (x.shape[i] > 1, x.stride(i)))
+    step = max(1, _PIECE*x.shape[d]//max(1, x.numel()))
+    return d, [(i, min(step, x.shape[d] - i)) for i in range(0, x.shape[d], step)]
 
-# %% ../nbs/02_learnable.ipynb #c5707c1c
-def _triton():
-    "The `triton_kernels` module, imported at the first call; None where Triton cannot be imported."
-    if 'triton' not in _LIB:
-        try: from activations_repro import triton_kernels as tk
-        except ImportError: tk = None
-        _LIB['triton'] = tk
-    return _LIB['triton']
+# %% ../nbs/02_learnable.ipynb #a1b20090
+def _flat(t:Tensor) -> Tensor:
+    "A dense tensor as a 1-d view, in its memory order."
+    return t.permute(sorted(range(t.dim()), key=lambda d: -t.stride(d))).reshape(-1)
 
-def _blocks(n:int, block:int=1024) -> tuple: return ((n + block - 1)//block,)
+# %% ../nbs/02_learnable.ipynb #a1b20088
+def _denominator_into(xc:Tensor, p, neg_lim, n:Tensor, q:Tensor):
+    "Write n = xc clamped to [-lim, 0] and q = 1 + p|n| into the buffers `n` and `q` (p, -lim: numbers or vectors)."
+    if isinstance(neg_lim, float): torch.clamp(xc, neg_lim, 0., out=n)     # one parameter: the fast scalar paths
+    else: torch.maximum(torch.clamp(xc, max=0., out=n), neg_lim, out=n)
+    torch.mul(n, -p, out=q).add_(1)
 
-def triton_forward(x:Tensor, a:Tensor, kind:str) -> Tensor:
-    "Fused forward on the GPU (Triton; float32/float64): f(x) for the parameter `a` (1 or C values) of the activation `kind`."
-    xs, outer, C, inner = _layout(x, a.numel()); y = torch.empty_like(xs); p, c = _pc(a, kind, x.dtype); n = xs.numel()
-    _triton().fwd[_blocks(n)](xs, y, p, c, n, C, inner, BIG=torch.finfo(x.dtype).max, BLOCK=1024)
+# %% ../nbs/02_learnable.ipynb #a1b20089
+def _tensor_setup(x:Tensor, a:Tensor, act:str, dim:int):
+    "x (dense), the computation dtype, (p, -lim) as numbers for one parameter or as vectors along `dim`, and the pieces."
+    if not _dense(x): x = x.contiguous()
+    dt, one = _opmath(x.dtype), a.numel() == 1
+    p, lim = kernel_constants(a, act, dt)
+    consts = (p.item(), -lim.item()) if one else (_along(p, x, dim), _along(-lim, x, dim))
+    return x, dt, consts, _pieces(x, None if one else dim % x.dim())
+
+# %% ../nbs/02_learnable.ipynb #a1b20040
+@torch.no_grad()
+def torch_forward(x:Tensor, a:Tensor, act:str, dim:int) -> Tensor:
+    "f(x) by tensor operations, piece by piece (any device and float dtype)."
+    if x.dim() == 0: return torch_forward(x.reshape(1), a, act, 0).reshape(())
+    x, dt, (p, neg_lim), (d, pieces) = _tensor_setup(x, a, act, dim)
+    y, n = torch.empty_like(x), None
+    for i, k in pieces:
+        xc = x.narrow(d, i, k).to(dt)
+        if n is None or n.shape != xc.shape: n, q = torch.empty_like(xc), torch.empty_like(xc)
+        _denominator_into(xc, p, neg_lim, n, q)
+        f = n.div_(q)
+        if dt == x.dtype: torch.maximum(xc, f, out=y.narrow(d, i, k))        # relu(x) + n/q: the larger of x and n/q
+        else: y.narrow(d, i, k).copy_(torch.maximum(xc, f))
     return y
 
-def triton_backward(g:Tensor, x:Tensor, a:Tensor, kind:str) -> tuple[Tensor, Tensor]:
-    "Fused backward on the GPU: (dL/dx, dL/da) from the incoming gradient `g`, the input `x` and the parameter `a`."
-    xs, outer, C, inner = _layout(x, a.numel()); gs = _like(g, x); gx = torch.empty_like(xs); p, c = _pc(a, kind, x.dtype); n = xs.numel()
-    ga = torch.zeros(C, dtype=x.dtype, device=x.device)
-    _triton().bwd[_blocks(n)](gs, xs, p, c, gx, ga, n, C, inner, MODE=int(kind == 'rational'), ONE=C == 1, BIG=torch.finfo(x.dtype).max, BLOCK=1024)
-    return gx, _param_grad(ga, a, kind, x.dtype)
+# %% ../nbs/02_learnable.ipynb #a1b20041
+@torch.no_grad()
+def torch_backward(g:Tensor, x:Tensor, a:Tensor, act:str, dim:int) -> tuple[Tensor, Tensor]:
+    "(dL/dx, dL/da) by tensor operations, piece by piece."
+    if x.dim() == 0: return torch_backward(g.reshape(1), x.reshape(1), a, act, 0)[0].reshape(()), torch_backward(g.reshape(1), x.reshape(1), a, act, 0)[1]
+    x, dt, (p, neg_lim), (d, pieces) = _tensor_setup(x, a, act, dim)
+    gx, n, sums = torch.empty_like(x), None, 0
+    other = [i for i in range(x.dim()) if a.numel() == 1 or i != dim % x.dim()]
+    for i, k in pieces:
+        xc, gc = x.narrow(d, i, k).to(dt), g.narrow(d, i, k).to(dt)
+        if n is None or n.shape != xc.shape: n, w = torch.empty_like(xc), torch.empty_like(xc)
+        _denominator_into(xc, p, neg_lim, n, w)
+        w.reciprocal_()
+        gw = torch.mul(gc, w, out=gx.narrow(d, i, k) if dt == x.dtype else None).mul_(w)     # g w², w = 1/q
+        if dt != x.dtype: gx.narrow(d, i, k).copy_(gw)
+        f = n.mul_(w)
+        u = torch.mul(f, p, out=w)                               # |u| <= 1: g u f and g u u overflow only if the result does
+        t, v = (torch.mul(u, gc, out=n), u) if act == 'rational' else (u.mul_(gc), f)
+        sums = sums + (torch.dot(_flat(t), _flat(v)) if a.numel() == 1 else t.mul_(v).sum(other))
+    return gx, param_grad(torch.as_tensor(sums, dtype=dt).reshape(-1), a, act)
 
-scaled_negative.register_kernel('cuda')(triton_forward)
-scaled_negative_backward.register_kernel('cuda')(triton_backward)
-_FUSED = dict(cpu=(fused_forward, fused_backward), cuda=(triton_forward, triton_backward))   # eager calls skip the op's dispatch
+# %% ../nbs/02_learnable.ipynb #c5707c1c
+def triton_module():
+    "The `triton_kernels` module, imported at the first call; None where Triton cannot be imported."
+    if 'triton' not in _KERNELS:
+        try: from activations_repro import triton_kernels as tk
+        except ImportError: tk = None
+        _KERNELS['triton'] = tk
+    return _KERNELS['triton']
 
-# %% ../nbs/02_learnable.ipynb #74561d68
-def use_fused(x:Tensor) -> bool:
-    "True where the fused kernels apply: float32/float64 on the CPU (C) or a CUDA GPU (Triton), outside torch.func transforms and export/ONNX traces."
-    if x.device.type not in _FUSED or x.dtype not in (torch.float32, torch.float64): return False
-    key = 'lib' if x.device.type == 'cpu' else 'triton'
-    if torch.compiler.is_compiling(): return not torch.compiler.is_exporting() and _LIB.get(key) is not None
-    if torch.onnx.is_in_onnx_export() or torch._C._are_functorch_transforms_active(): return False
-    return (fused_library() if key == 'lib' else _triton()) is not None
+# %% ../nbs/02_learnable.ipynb #a1b20044
+def _blocks(n:int, block:int=1024) -> tuple: return ((n + block - 1)//block,)
+
+def triton_forward(x:Tensor, a:Tensor, act:str, dim:int) -> Tensor:
+    "f(x) by the Triton kernel (CUDA; float32/float64)."
+    xs, outer, C, inner = layout(x, dim, a.numel())
+    p, lim = kernel_constants(a, act, x.dtype)
+    y = torch.empty_like(xs)
+    triton_module().fwd[_blocks(xs.numel())](xs, y, p, lim, xs.numel(), C, inner, BLOCK=1024)
+    return y
+
+# %% ../nbs/02_learnable.ipynb #a1b20045
+def triton_backward(g:Tensor, x:Tensor, a:Tensor, act:str, dim:int) -> tuple[Tensor, Tensor]:
+    "(dL/dx, dL/da) by the Triton kernel."
+    xs, outer, C, inner = layout(x, dim, a.numel())
+    gs = g if g.stride() == xs.stride() else torch.empty_like(xs).copy_(g)
+    p, lim = kernel_constants(a, act, x.dtype)
+    gx, sums = torch.empty_like(xs), torch.zeros(C, dtype=x.dtype, device=x.device)
+    triton_module().bwd[_blocks(xs.numel())](gs, xs, p, lim, gx, sums, xs.numel(), C, inner, RATIONAL=act == 'rational',
+                                             ONE=C == 1, BLOCK=1024)
+    return gx, param_grad(sums, a, act)
+
+# %% ../nbs/02_learnable.ipynb #a1b20048
+class Kernels(NamedTuple):
+    "A forward `(x, a, act, dim) -> y` and a backward `(g, x, a, act, dim) -> (dL/dx, dL/da)` that compute the same formula."
+    name: str
+    forward: Callable
+    backward: Callable
+
+C_KERNELS = Kernels('C', c_forward, c_backward)
+TRITON_KERNELS = Kernels('Triton', triton_forward, triton_backward)
+TENSOR_KERNELS = Kernels('tensor operations', torch_forward, torch_backward)
+
+# %% ../nbs/02_learnable.ipynb #a1b20049
+def kernels_for(x:Tensor) -> Kernels:
+    "The kernels for `x`: C on the CPU (float32/float64, where they could be built), Triton on CUDA, else tensor operations."
+    if x.device.type == 'cpu' and x.dtype in _SUFFIX and c_kernels() is not None: return C_KERNELS
+    if x.device.type == 'cuda' and x.dtype in _SUFFIX and triton_module() is not None: return TRITON_KERNELS
+    return TENSOR_KERNELS
+
+# %% ../nbs/02_learnable.ipynb #a1b20092
+def _custom_op(name:str, impl:Callable, fake:Callable, vjp:Callable, setup_context:Callable):
+    "The custom op `name` with its fake and its derivative; a notebook run in a process that has this module reuses the module's op."
+    from torch._library.custom_ops import OPDEFS
+    if name in OPDEFS and __name__ != 'activations_repro.learnable': return OPDEFS[name]    # replacing it would unregister it later
+    op = torch.library.custom_op(name, impl, mutates_args=())
+    op.register_fake(fake)
+    op.register_autograd(vjp, setup_context=setup_context)
+    return op
+
+# %% ../nbs/02_learnable.ipynb #a1b20057
+def reference_grads(g:Tensor, x:Tensor, a:Tensor, act:str) -> tuple[Tensor, Tensor]:
+    "(dL/dx, dL/da) from `reference_partials`, `a` broadcast against `x`: differentiable, for the derivatives of the gradient."
+    dx, da = reference_partials(x, a, act)
+    g = g.to(dx.dtype)
+    return (g*dx).to(x.dtype), (g*da).sum_to_size(a.shape).to(a.dtype)
+
+# %% ../nbs/02_learnable.ipynb #a1b20056
+def _keep_inputs(ctx, inputs, output):
+    *tensors, ctx.act, ctx.dim = inputs
+    ctx.save_for_backward(*tensors)
+
+def _backward_vjp(ctx, ggx, gga):
+    g, x, a = ctx.saved_tensors
+    def grads(g_, x_, a_):
+        gx, ga = reference_grads(g_, x_, _along(a_, x_, ctx.dim), ctx.act)
+        return gx, ga.reshape(a_.shape)
+    _, vjp = torch.func.vjp(grads, g, x, a)
+    return *vjp((torch.zeros_like(x) if ggx is None else ggx, torch.zeros_like(a) if gga is None else gga)), None, None
+
+# %% ../nbs/02_learnable.ipynb #a1b20055
+def _backward_kernels(g:Tensor, x:Tensor, a:Tensor, act:str, dim:int) -> tuple[Tensor, Tensor]:
+    "(dL/dx, dL/da) of `scaled_negative` for the incoming gradient `g`."
+    return kernels_for(x).backward(g, x, a, act, dim)
+
+scaled_negative_backward = _custom_op('activations_repro::scaled_negative_backward', _backward_kernels,
+                                      lambda g, x, a, act, dim: (torch.empty_like(x), torch.empty_like(a)), _backward_vjp, _keep_inputs)
+
+# %% ../nbs/02_learnable.ipynb #a1b20054
+def _forward_kernels(x:Tensor, a:Tensor, act:str, dim:int) -> Tensor:
+    "The activation `act` as one op: f(x) for the parameter vector `a` (1 value, or one per channel along `dim`)."
+    return kernels_for(x).forward(x, a, act, dim)
+
+def _forward_vjp(ctx, g):
+    x, a = ctx.saved_tensors
+    return *scaled_negative_backward(g, x, a, ctx.act, ctx.dim), None, None
+
+scaled_negative = _custom_op('activations_repro::scaled_negative', _forward_kernels, lambda x, a, act, dim: torch.empty_like(x),
+                             _forward_vjp, _keep_inputs)
 
 # %% ../nbs/02_learnable.ipynb #8c7f6cf9
-class ScaledNegative(torch.autograd.Function):
-    "f = x/(1 + p|x|) for x < 0, x elsewhere, with p = e^-a or 1/|a| broadcast against x; analytic, differentiable derivatives."
+class ReferenceActivation(torch.autograd.Function):
+    "The activation from the reference formulas (`a` broadcast against `x`), with their analytic, differentiable derivatives."
     generate_vmap_rule = True
     @staticmethod
-    def forward(x, a, kind):
-        xo = x.to(_opmath(x.dtype)); return _f(xo, _p(a.to(xo.dtype), kind)).to(x.dtype)
+    def forward(x, a, act): return reference_forward(x, a, act)
     @staticmethod
     def setup_context(ctx, inputs, output):
-        x, a, kind = inputs; ctx.kind, ctx.fused = kind, False                 # the input only, like ReLU keeps one tensor
+        x, a, ctx.act = inputs
         ctx.save_for_backward(x, a); ctx.save_for_forward(x, a)
     @staticmethod
-    def _partials(ctx, x, a):
-        "(df/dx, df/da) elementwise, in the computation dtype, from differentiable operations."
-        dt = _opmath(x.dtype); x, a = x.to(dt), a.to(dt); p = _p(a, ctx.kind); f = _f(x, p)
-        fn = f.clamp(max=0)                                                   # f on the negative side, 0 elsewhere
-        xc = x.clamp(min=-torch.finfo(dt).max)                                # -inf -> -max: p*x is never 0*inf
-        w = torch.where(x < 0, torch.reciprocal(1 - p*xc), torch.ones_like(x))  # f/x = 1/(1 + p|x|), no subtraction
-        u = -p*fn                                                             # 1 - w, without the subtraction
-        da = u*fn if ctx.kind == 'exponential' else -torch.sign(a)*u*u                 # -p f^2, or -sign(a) u^2
-        return w*w, da
+    def backward(ctx, g):
+        gx, ga = reference_grads(g, *ctx.saved_tensors, ctx.act)
+        return gx if ctx.needs_input_grad[0] else None, ga if ctx.needs_input_grad[1] else None, None
     @staticmethod
-    def _grads(ctx, g):
-        "(dL/dx, dL/da): the fused kernel when nothing differentiates this backward, else differentiable operations."
+    def jvp(ctx, tx, ta, _):
         x, a = ctx.saved_tensors
-        if ctx.fused and not torch.is_grad_enabled():
-            gx, ga = (scaled_negative_backward if torch.compiler.is_compiling() else _FUSED[x.device.type][1])(g, x, a, ctx.kind)
-            return (gx if ctx.needs_input_grad[0] else None), (ga if ctx.needs_input_grad[1] else None)
-        dx, da = ScaledNegative._partials(ctx, x, a); g = g.to(dx.dtype)
-        gx = (g*dx).to(x.dtype) if ctx.needs_input_grad[0] else None
-        ga = (g*da).sum_to_size(a.shape).to(a.dtype) if ctx.needs_input_grad[1] else None
-        return gx, ga
-    @staticmethod
-    def backward(ctx, g): return *ScaledNegative._grads(ctx, g), None
-    @staticmethod
-    def jvp(ctx, tx, ta, *_):
-        x, a = ctx.saved_tensors; dx, da = ScaledNegative._partials(ctx, x, a)
-        out = torch.zeros_like(dx)
-        if tx is not None: out = out + dx*tx.to(dx.dtype)
-        if ta is not None: out = out + da*ta.to(dx.dtype)
-        return out.to(x.dtype)
+        dx, da = reference_partials(x, a, ctx.act)
+        return sum(d*t.to(d.dtype) for d, t in ((dx, tx), (da, ta)) if t is not None).to(x.dtype)
 
-# %% ../nbs/02_learnable.ipynb #1fa17e5b
-class FusedScaledNegative(torch.autograd.Function):
-    "The fused path of `ScaledNegative` (CPU or CUDA, eager and compiled), with the same derivatives."
-    @staticmethod
-    def forward(ctx, x, a, kind):
-        ctx.kind, ctx.fused = kind, True; ctx.save_for_backward(x, a); ctx.save_for_forward(x, a)
-        return scaled_negative(x, a, kind) if torch.compiler.is_compiling() else _FUSED[x.device.type][0](x, a, kind)
-    @staticmethod
-    def backward(ctx, g): return *ScaledNegative._grads(ctx, g), None
-    @staticmethod
-    def jvp(ctx, tx, ta, _): return ScaledNegative.jvp(ctx, tx, ta)
+# %% ../nbs/02_learnable.ipynb #a1b20062
+def use_op(x:Tensor) -> bool:
+    "True where the activation runs as the custom op: float32/float64, eager or compiled; not in export, tracing, torch.func, forward AD."
+    if x.dtype not in _SUFFIX: return False
+    if torch.compiler.is_compiling(): return not torch.compiler.is_exporting()
+    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.autograd.forward_ad._current_level >= 0: return False
+    return not torch._C._are_functorch_transforms_active()
 
 # %% ../nbs/02_learnable.ipynb #d4252125
-def _broadcast(x:Tensor, a:Tensor, who:str) -> Tensor:
-    "Check `x` and reshape the parameter vector `a` to broadcast over channel dim 1."
+def _parameter_vector(x:Tensor, a, dim:int, who:str) -> Tensor:
+    "Check `x` against the parameters `a` (a number or a vector of 1 or C values along `dim`); `a` as a vector on x's device."
     if not isinstance(x, Tensor): raise TypeError(f'{who} expects a torch.Tensor, got {type(x).__name__}')
     if not x.is_floating_point(): raise TypeError(f'{who} expects a floating-point tensor, got {x.dtype}')
     a = torch.as_tensor(a, device=x.device)
-    if a.dim() == 0: a = a.reshape(1)
+    a = a.reshape(1) if a.dim() == 0 else a
     if a.dim() != 1: raise ValueError(f'{who}: the parameter must be a vector (1 or C values), got shape {tuple(a.shape)}')
     n = a.numel()
     if n == 1: return a
-    if x.dim() < 2: raise ValueError(f'{who} has {n} parameters (one per channel) but the input of shape {tuple(x.shape)} has no channel dim (dim 1)')
-    if x.shape[1] != n: raise ValueError(f'{who} has {n} parameters (one per channel) but the input of shape {tuple(x.shape)} has {x.shape[1]} channels in dim 1')
-    return a.reshape((1, n) + (1,)*(x.dim() - 2))
+    if x.dim() < 2:
+        raise ValueError(f'{who} has {n} parameters (one per channel) but the input of shape {tuple(x.shape)} has no channel dim')
+    if not -x.dim() <= dim < x.dim():
+        raise ValueError(f'{who}: channel_dim={dim} is out of range for the input of shape {tuple(x.shape)} (rank {x.dim()})')
+    if x.shape[dim] != n:
+        raise ValueError(f'{who} has {n} parameters (one per channel along dim {dim}) but the input of shape '
+                         f'{tuple(x.shape)} has {x.shape[dim]} there')
+    return a
 
 # %% ../nbs/02_learnable.ipynb #b780eef9
-def _apply(x, a, kind):
-    a = _broadcast(x, a, kind)
-    return FusedScaledNegative.apply(x, a, kind) if use_fused(x) else ScaledNegative.apply(x, a, kind)
+def _apply(x:Tensor, a, act:str, dim:int=1, who:str|None=None) -> Tensor:
+    a = _parameter_vector(x, a, dim, who or act)
+    if use_op(x): return scaled_negative(x, a, act, dim % x.dim() if a.numel() > 1 else 0)
+    return ReferenceActivation.apply(x, _along(a, x, dim) if a.numel() > 1 else a, act)
 
-def exponential(x:Tensor, a) -> Tensor:
-    "Exponential-type activation: x for x>=0, e^a x/(e^a - x) for x<0."
-    return _apply(x, a, 'exponential')
+def exponential(x:Tensor, a, dim:int=1) -> Tensor:
+    "Exponential-type activation: x for x>=0, e^a x/(e^a - x) for x<0; `a` one value or one per channel along `dim`."
+    return _apply(x, a, 'exponential', dim)
 
-def rational(x:Tensor, a) -> Tensor:
+def rational(x:Tensor, a, dim:int=1) -> Tensor:
     "Rational-type activation: x for x>=0, c x/(c - x) for x<0 with c = |a| (no pole for a <= 0; a = 0 is ReLU)."
-    return _apply(x, a, 'rational')
+    return _apply(x, a, 'rational', dim)
 
 # %% ../nbs/02_learnable.ipynb #c0279a52
 class _LearnableActivation(nn.Module):
-    "Shared body of `Rational` and `Exponential`: a parameter vector `a` of 1 or C entries."
-    fn, default_init = None, 0.
+    "Shared body of `Rational` and `Exponential`: a parameter vector `a` of 1 or C entries along `channel_dim`."
+    act, default_init, lazy = None, 0., None
+    def __new__(cls, num_parameters=1, *args, **kwargs):
+        return super().__new__(cls.lazy if num_parameters is None and cls.lazy else cls)
     def __init__(self,
-                 num_parameters:int=1, # 1 (per layer) or the number of channels (dim 1 of the input)
-                 init:float|None=None, # initial value of every `a`; the paper's value when None
+                 num_parameters:int|None=1, # 1 (per layer), the number of channels, or None: sized by the first input
+                 init:float|None=None,      # initial value of every `a`; the paper's value when None
+                 channel_dim:int=1,         # the axis of the channels: 1 for [B, C, ...], -1 for [B, ..., C]
+                 inplace:bool=False,        # accepted for timm/torchvision's act_layer(inplace=True); never in place
                  device=None, dtype=None):
         super().__init__()
-        if isinstance(num_parameters, bool) or not isinstance(num_parameters, int) or num_parameters < 1:
-            raise ValueError(f'num_parameters must be a positive int (1, or the number of channels), got {num_parameters!r}')
-        if init is not None and not (isinstance(init, (int, float)) and math.isfinite(init)):
-            raise ValueError(f'init must be a finite number, got {init!r}')
-        self.num_parameters, self.init = int(num_parameters), self.default_init if init is None else float(init)
-        self.a = nn.Parameter(torch.full((self.num_parameters,), self.init, device=device, dtype=dtype))
-    def forward(self, x:Tensor) -> Tensor: return type(self).fn(x, self.a)
-    def extra_repr(self): return f'num_parameters={self.num_parameters}, init={self.init}'
+        _check_module_args(num_parameters, init, channel_dim)
+        self.num_parameters, self.channel_dim = num_parameters, channel_dim
+        self.init = self.default_init if init is None else float(init)
+        if num_parameters is None: self.a = UninitializedParameter(device=device, dtype=dtype)
+        else: self.a = nn.Parameter(torch.full((num_parameters,), self.init, device=device, dtype=dtype))
+    def forward(self, x:Tensor) -> Tensor: return _apply(x, self.a, self.act, self.channel_dim, self._who())
+    def _who(self): return type(self).__name__ + (' (sized by its first input)' if getattr(self, 'sized_lazily', False) else '')
+    def extra_repr(self):
+        return f'num_parameters={self.num_parameters}, init={self.init}' + (f', channel_dim={self.channel_dim}' if self.channel_dim != 1 else '')
 
+# %% ../nbs/02_learnable.ipynb #a1b20064
+def _check_module_args(num_parameters, init, channel_dim):
+    if num_parameters is not None and (isinstance(num_parameters, bool) or not isinstance(num_parameters, int) or num_parameters < 1):
+        raise ValueError(f'num_parameters must be a positive int (1, or the number of channels) or None (sized by the '
+                         f'first input), got {num_parameters!r}')
+    if init is not None and not (isinstance(init, (int, float)) and not isinstance(init, bool) and math.isfinite(init)):
+        raise ValueError(f'init must be a finite number, got {init!r}')
+    if isinstance(channel_dim, bool) or not isinstance(channel_dim, int):
+        raise ValueError(f'channel_dim must be an int (1, or -1 for channels last), got {channel_dim!r}')
+
+# %% ../nbs/02_learnable.ipynb #a1b20065
 class Exponential(_LearnableActivation):
     "Exponential-type activation with learnable `a` (paper init 0.0): x for x>=0, e^a x/(e^a-x) for x<0."
-    fn, default_init = staticmethod(exponential), 0.
+    act, default_init = 'exponential', 0.
 
 class Rational(_LearnableActivation):
     "Rational-type activation with learnable `a` (paper init 1.0): x for x>=0, |a| x/(|a|-x) for x<0."
-    fn, default_init = staticmethod(rational), 1.
+    act, default_init = 'rational', 1.
+
+# %% ../nbs/02_learnable.ipynb #a1b20068
+class _Lazy(LazyModuleMixin):
+    "Sizes `a` from the first input (one parameter per channel along `channel_dim`), then becomes `cls_to_become`."
+    def initialize_parameters(self, x:Tensor):
+        if not self.has_uninitialized_params(): return
+        if not isinstance(x, Tensor) or x.dim() < 2 or not -x.dim() <= self.channel_dim < x.dim():
+            raise ValueError(f'{type(self).__name__} sizes its parameters along channel_dim={self.channel_dim}, which the input '
+                             f'of shape {tuple(getattr(x, "shape", ()))} does not have')
+        with torch.no_grad():
+            self.a.materialize((x.shape[self.channel_dim],))
+            self.a.fill_(self.init)
+        self.num_parameters, self.sized_lazily = x.shape[self.channel_dim], True
+
+class LazyExponential(_Lazy, Exponential): cls_to_become = Exponential
+class LazyRational(_Lazy, Rational): cls_to_become = Rational
+Exponential.lazy, Rational.lazy = LazyExponential, LazyRational
 
 # %% ../nbs/02_learnable.ipynb #d2dad489
 PAPER_INIT = dict(prelu=0.25, rational=1.0, exponential=0.0)
@@ -331,57 +502,126 @@ ACTIVATIONS = ('relu', 'elu', 'prelu', 'rational', 'exponential', 'silu', 'gelu'
 
 def make_activation(name:str,       # one of `ACTIVATIONS`
                     channels:int=1, # number of learnable parameters (1 = per layer)
-                    init:float|None=None): # initial `a`; the paper's value when None
+                    init:float|None=None, # initial `a`; the paper's value when None
+                    channel_dim:int=1):   # the axis of the channels (Exponential and Rational)
     "A fresh activation module by name, with the papers' initial values (ELU alpha=1)."
     if name not in ACTIVATIONS: raise ValueError(f'unknown activation {name!r}; valid names: {", ".join(ACTIVATIONS)}')
     init = PAPER_INIT.get(name) if init is None else init
     if name == 'prelu': return nn.PReLU(channels, init=init)
-    if name == 'rational': return Rational(channels, init)
-    if name == 'exponential': return Exponential(channels, init)
+    if name == 'rational': return Rational(channels, init, channel_dim)
+    if name == 'exponential': return Exponential(channels, init, channel_dim)
     return dict(relu=nn.ReLU, elu=lambda: nn.ELU(alpha=1.), silu=nn.SiLU, gelu=nn.GELU, mish=nn.Mish)[name]()
+
+# %% ../nbs/02_learnable.ipynb #a1b20072
+class Hooks(list):
+    "Forward hooks `f(module, input, output)` (or pre-hooks `f(module, input)`) on modules `ms`, removed when the `with` block ends."
+    def __init__(self, ms, f:Callable, pre:bool=False):
+        super().__init__(m.register_forward_pre_hook(f) if pre else m.register_forward_hook(f) for m in ms)
+    def __enter__(self): return self
+    def __exit__(self, *exc):
+        for h in self: h.remove()
+        self.clear()
+
+# %% ../nbs/02_learnable.ipynb #a1b20073
+class evaluating:
+    "Context: `model` in eval mode and without gradients; its training mode restored on leaving."
+    def __init__(self, model:nn.Module): self.model, self.no_grad = model, torch.no_grad()
+    def __enter__(self):
+        self.was = self.model.training
+        self.model.eval(); self.no_grad.__enter__()
+        return self.model
+    def __exit__(self, *exc):
+        self.no_grad.__exit__(*exc); self.model.train(self.was)
 
 # %% ../nbs/02_learnable.ipynb #ab791660
 class PerCallSite(nn.Module):
     "A shared activation that the forward calls at several places: one activation, with its own parameters, per call (in call order)."
-    def __init__(self, acts): super().__init__(); self.acts, self.calls = nn.ModuleList(acts), 0
+    def __init__(self, acts):
+        super().__init__()
+        self.acts, self.calls = nn.ModuleList(acts), 0
     def forward(self, x):
-        m = self.acts[self.calls % len(self.acts)]; self.calls += 1; return m(x)
+        m = self.acts[self.calls % len(self.acts)]
+        self.calls += 1
+        return m(x)
     def reset(self): self.calls = 0
 
 def _reset_calls(model, args):
     for m in model.modules():
         if isinstance(m, PerCallSite): m.reset()
 
-# %% ../nbs/02_learnable.ipynb #b48cb164
-def _call_widths(model, targets:dict, example) -> dict:
-    "{id of module: [channels of the input at each call]} over one forward pass of `example` (eval mode, no grad)."
-    widths = {}
-    def hook(mod, inp): widths.setdefault(id(mod), []).append(inp[0].shape[1] if inp[0].dim() > 1 else 1)
-    hs = [m.register_forward_pre_hook(hook) for m in targets.values()]; was = model.training
-    try:
-        model.eval()
-        with torch.no_grad(): model(example)
-    finally:
-        for h in hs: h.remove()
-        model.train(was)
-    return widths
+# %% ../nbs/02_learnable.ipynb #a1b20076
+CHANNELS_FIRST = (nn.modules.conv._ConvNd, nn.modules.batchnorm._NormBase, nn.GroupNorm)   # conv, batch/instance norm
+CHANNELS_LAST = (nn.Linear, nn.LayerNorm, nn.Bilinear, nn.Embedding)
 
+def _width(m:nn.Module):
+    "The channels or features `m` produces, from its attributes."
+    for k in ('out_channels', 'num_features', 'num_channels', 'out_features', 'embedding_dim'):
+        if hasattr(m, k): return getattr(m, k)
+    return m.normalized_shape[-1] if isinstance(m, nn.LayerNorm) else None
+
+def channel_axis(x:Tensor, *makers:nn.Module) -> int|None:
+    "The axis of `x` that carries its channels (1 or -1), told by the first of `makers` that knows; None if none does."
+    if x.dim() <= 2: return 1
+    for m in makers:
+        if isinstance(m, CHANNELS_FIRST) and x.shape[1] == _width(m): return 1
+        if isinstance(m, CHANNELS_LAST) and x.shape[-1] == _width(m): return -1
+    return None
+
+# %% ../nbs/02_learnable.ipynb #b48cb164
+def _calls(model:nn.Module, targets:dict, example:Tensor) -> dict:
+    "{id of each target module: [(input shape, channel axis or None)] per call} over one forward pass of `example`."
+    made, parents, seen = {}, {id(c): m for m in model.modules() for c in m.children()}, {}
+    def maker(m, i, o):
+        if isinstance(o, Tensor): made.setdefault(id(o), (m, o))            # the tensor is kept: its id stays its own
+    def reaching(m, i):
+        x = i[0]
+        seen.setdefault(id(m), []).append((tuple(x.shape), channel_axis(x, made.get(id(x), (None,))[0], parents.get(id(m)))))
+    with Hooks(model.modules(), maker), Hooks(targets.values(), reaching, pre=True), evaluating(model): model(example)
+    return seen
+
+# %% ../nbs/02_learnable.ipynb #a1b20078
+def _sized(name:str, path:str, calls:list, init, channel_dim:int|None) -> list:
+    "One activation per call of the module at `path`, sized along the axis that carries its channels."
+    acts = []
+    for shape, axis in calls:
+        axis = channel_dim if channel_dim is not None else axis
+        if axis is None:
+            raise ValueError(f'cannot tell which axis of the input of {path!r} (shape {shape}) carries its channels: the tensor '
+                             f'does not come straight from a layer that says (conv/batch norm: dim 1; linear/layer norm: last '
+                             f'dim); pass channel_dim=1 or channel_dim=-1')
+        acts.append(make_activation(name, shape[axis] if len(shape) > 1 else 1, init, axis))
+    return acts
+
+# %% ../nbs/02_learnable.ipynb #a1b20079
+def _no_module_error(model, old, called:bool=False) -> ValueError:
+    names = ', '.join(t.__name__ for t in (old if isinstance(old, tuple) else (old,)))
+    where = 'none of its' if called else 'no'
+    return ValueError(f'{type(model).__name__}: {where} {names} modules {"is called by the example forward" if called else "to replace"}; '
+                      f'its activations may be called as functions (such as F.relu), which swap_activations cannot reach. '
+                      f'Make them modules, or pass old= the module type the model uses')
+
+# %% ../nbs/02_learnable.ipynb #a1b20080
 def swap_activations(model:nn.Module,            # modified in place and returned
                      name:str='exponential',     # the new activation, see `make_activation`
                      old=nn.ReLU,                # module type (or tuple of types) to replace
                      per_channel:bool=False,     # one parameter per channel of the tensor reaching each call
-                     init:float|None=None,
-                     example:Tensor|None=None) -> nn.Module: # input for the sizing pass (default: one 3x64x64 image)
+                     init:float|None=None,       # initial `a`; the paper's value when None
+                     example:Tensor|None=None,   # input for the sizing pass (default: one 3x64x64 image)
+                     channel_dim:int|None=None) -> nn.Module: # the channel axis; None: told by the layer before each call
     "Replace every `old` module in `model` by a fresh `name` activation."
-    paths = {}
+    found = {}
     for path, m in model.named_modules(remove_duplicate=False):
-        if isinstance(m, old): paths.setdefault(id(m), (path, m))
-    widths = _call_widths(model, {k: m for k, (_, m) in paths.items()}, torch.zeros(1, 3, 64, 64) if example is None else example) if per_channel else {}
+        if isinstance(m, old): found.setdefault(id(m), (path, m))
+    if not found: raise _no_module_error(model, old)
+    calls = {}
+    if per_channel or example is not None:
+        calls = _calls(model, {k: m for k, (_, m) in found.items()}, torch.zeros(1, 3, 64, 64) if example is None else example)
+        if not calls: raise _no_module_error(model, old, called=True)
     new = {}
-    for k, (path, m) in paths.items():
-        if per_channel and k not in widths:
+    for k, (path, m) in found.items():
+        if per_channel and k not in calls:
             raise ValueError(f'cannot size {path!r} per channel: the example forward never called it; pass an example input that reaches it')
-        acts = [make_activation(name, w, init) for w in widths[k]] if per_channel else [make_activation(name, 1, init)]
+        acts = _sized(name, path, calls[k], init, channel_dim) if per_channel else [make_activation(name, 1, init)]
         new[k] = acts[0] if len(acts) == 1 else PerCallSite(acts)
     for path, m in list(model.named_modules(remove_duplicate=False)):
         if id(m) in new:
@@ -398,6 +638,36 @@ def activation_params(model:nn.Module) -> dict:
         p = m.a if isinstance(m, _LearnableActivation) else m.weight if isinstance(m, nn.PReLU) else None
         if p is not None: out[path] = p.detach().float().cpu().tolist()
     return out
+
+# %% ../nbs/02_learnable.ipynb #a1b20083
+def _curves(m:nn.Module, v:Tensor) -> Tensor:
+    "(channels, len(v)): the activation `m` (Exponential, Rational or PReLU) of each of its channels over `v`."
+    with torch.no_grad():
+        if isinstance(m, nn.PReLU): return torch.stack([nn.functional.prelu(v, w.reshape(1)) for w in m.weight.float().cpu()])
+        return torch.stack([reference_forward(v, a.reshape(1), m.act) for a in m.a.detach().float().cpu()])
+
+# %% ../nbs/02_learnable.ipynb #a1b20084
+def plot_activations(model:nn.Module,           # any model with Exponential, Rational or PReLU modules
+                     span=(-4., 2.),            # the range of inputs v drawn
+                     cols:int=4, size=(2.4, 2.0), # panels per row; inches per panel
+                     titles:dict|None=None):     # {module path: panel title}; default the path and the learned a
+    "One panel per learnable activation: f(v) with the learned a (per channel: the median channel and the channels' range)."
+    import matplotlib.pyplot as plt
+    mods = [(p, m) for p, m in model.named_modules() if isinstance(m, (_LearnableActivation, nn.PReLU))]
+    if not mods: raise ValueError(f'{type(model).__name__} has no learnable activation (Exponential, Rational, PReLU) to draw')
+    rows = math.ceil(len(mods)/cols)
+    fig, axs = plt.subplots(rows, min(cols, len(mods)), figsize=(size[0]*min(cols, len(mods)), size[1]*rows), squeeze=False)
+    v = torch.linspace(*span, 241)
+    for ax, (path, m) in zip(axs.flat, mods):
+        Y, a = _curves(m, v), (m.weight if isinstance(m, nn.PReLU) else m.a).detach().float()
+        ax.plot(v, v, ':', color='0.6', lw=1); ax.plot(v, v.clamp(min=0), '--', color='0.6', lw=1)
+        if len(Y) > 1: ax.fill_between(v, Y.min(0).values, Y.max(0).values, alpha=0.3, lw=0)
+        ax.plot(v, Y.median(0).values, lw=1.8)
+        label = f'a = {a.item():.2f}' if a.numel() == 1 else f'a: {a.min():.2f} … {a.max():.2f} ({a.numel()} ch.)'
+        ax.set_title((titles or {}).get(path, f'{path}\n{label}'), fontsize=8); ax.tick_params(labelsize=7)
+    for ax in list(axs.flat)[len(mods):]: ax.axis('off')
+    fig.tight_layout()
+    return fig
 
 # %% ../nbs/02_learnable.ipynb #fc45cfba
 def finite_sweep(fn, dtype, a_vals=(-50., -5., 0., 5., 50.), autocast=False):

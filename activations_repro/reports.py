@@ -15,7 +15,7 @@ from scipy import stats
 __all__ = ['PaperB', 'PaperA', 'PUBLISHED', 'PAPER_B_CLAIMS', 'PAPER_A_CLAIMS', 'LABELS', 'KAF_CLAIM_GRIDS', 'paired', 'holm',
            'verdict', 'compare', 'left_out', 'md_table', 'verdict_rows', 'claim_table', 'beside_paper', 'still_moving',
            'learned_a', 'trace_loss', 'equal_time', 'kaf_frame', 'kaf_arms', 'kaf_output_claims', 'kaf_claim_table',
-           'logistic', 'sigmoid_r2', 'logistic_fit', 'above', 'kernel_claims']
+           'logistic', 'sigmoid_r2', 'logistic_fit', 'above', 'kernel_claims', 'activation_speed', 'step_speed']
 
 # %% ../nbs/12b_reports.ipynb #fdca5f5c
 def paired(x, y, level:float=0.95) -> dict:
@@ -105,7 +105,6 @@ def md_table(df) -> str:
     name = lambda c: ' · '.join(str(x) for x in c if x != '') if isinstance(c, tuple) else str(c)   # two-level columns: 'test acc % · ours'
     head = '| ' + ' | '.join(map(name, d.columns)) + ' |\n|' + '---|'*len(d.columns)
     return head + ''.join('\n| ' + ' | '.join('' if v is None or v != v else str(v) for v in row) + ' |' for row in d.itertuples(index=False))
-
 
 # %% ../nbs/12b_reports.ipynb #e3d3476a
 def _ours(metric:str, r) -> str:
@@ -246,15 +245,16 @@ def sigmoid_r2(u, G) -> float:
     if p is None: return math.nan
     return float(1 - (np.asarray(G, float) - logistic(np.asarray(u, float), *p)).var()/max(np.var(G), 1e-12))
 
-def logistic_fit(u, G):
-    "Parameters (a, b, c, d) of the logistic d + c/(1+exp(-b(u-a))) fitted to G(u), or None if the fit fails."
+def logistic_fit(u, G, digits:int|None=None):
+    "Parameters (a, b, c, d) of the logistic d + c/(1+exp(-b(u-a))) fitted to G(u), to `digits` significant digits; None if the fit fails."
     import warnings
     from scipy.optimize import curve_fit, OptimizeWarning
     u, G = np.asarray(u, float), np.asarray(G, float)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', OptimizeWarning)               # a flat column: no covariance, the fit itself is fine
-        try: return curve_fit(logistic, u, G, p0=[np.median(u), 4/(np.ptp(u) + 1e-9), np.ptp(G), G.min()], maxfev=20000)[0]
+        try: p = curve_fit(logistic, u, G, p0=[np.median(u), 4/(np.ptp(u) + 1e-9), np.ptp(G), G.min()], maxfev=20000)[0]
         except RuntimeError: return None
+    return p if digits is None else np.array([float(f'{v:.{digits}g}') for v in p])   # an iterative fit's last digits vary by CPU
 
 def above(values, threshold:float, level:float=0.95) -> dict:
     "Mean of `values`, its t interval and the one-sample verdict against `threshold` (reproduced above, contradicted below)."
@@ -288,3 +288,43 @@ def kernel_claims(recs:dict, r2_threshold:float=0.9):
     c4 = kaf_claim_table(k, [('housing: kernel, raw y', 'housing: kernel, standardised y', 'valid_rmse', 'higher')], 'raw targets degrade the kernel output')
     return pd.concat({'1 · equal or better accuracy': c1, '2 · high learning rates': c2, '3 · sigmoid-like shape': c3, '4 · large targets': c4},
                      names=['source claim', 'row']).droplevel('row')
+
+# %% ../nbs/12b_reports.ipynb #5bd0a002
+def _spread(values, fmt:str='{:.2f}') -> str:
+    "'lo–hi' of the runs' values, or the one value."
+    lo, hi = min(values), max(values)
+    return fmt.format(lo) if fmt.format(lo) == fmt.format(hi) else f'{fmt.format(lo)}–{fmt.format(hi)}'
+
+# %% ../nbs/12b_reports.ipynb #5bd0a004
+def activation_speed(bench:dict) -> dict:
+    "{CPU: table kernel · module × threads of forward+backward ÷ ReLU and random-sign ÷ one-sign time} from `bench_activations` runs."
+    import pandas as pd
+    out = {}
+    for cpu in dict.fromkeys(r['cpu'] for r in bench['runs']):
+        runs, rows = [r for r in bench['runs'] if r['cpu'] == cpu], {}
+        for r in runs:
+            for th, res in r['threads'].items():
+                relu = res['relu']['random sign']
+                for k, mods in res['kernels'].items():
+                    for m, t in mods.items():
+                        row = rows.setdefault((k, m), {})
+                        row.setdefault((f'{th} thread{"s" if th != "1" else ""}', '÷ ReLU'), []).append(t['random sign']/relu)
+                        row.setdefault((f'{th} thread{"s" if th != "1" else ""}', 'random ÷ one sign'), []).append(
+                            t['random sign']/min(t['all negative'], t['all positive']))
+        t = pd.DataFrame({k: {c: _spread(v) for c, v in row.items()} for k, row in rows.items()}).T
+        out[f'{cpu}, {len(runs)} run(s)'] = t.rename_axis(['kernel', 'module'])
+    return out
+
+# %% ../nbs/12b_reports.ipynb #5bd0a006
+def step_speed(bench:dict, model:str='paper_b') -> dict:
+    "{CPU: table activation × (ms per training step, ratio to ReLU)} of `model` from `bench_training` runs, as the range over runs."
+    import pandas as pd
+    out = {}
+    runs = [r for r in bench['runs'] if r['model'] == model]
+    for cpu in dict.fromkeys(r['cpu'] for r in runs):
+        rs = [r for r in runs if r['cpu'] == cpu]
+        acts = list(rs[0]['ms_per_step'])
+        t = pd.DataFrame({a: {'ms per step': _spread([r['ms_per_step'][a] for r in rs], '{:.1f}'),
+                              '÷ ReLU': _spread([r['ms_per_step'][a]/r['ms_per_step']['relu'] for r in rs])} for a in acts}).T
+        out[f'{cpu}, {len(rs)} run(s) of {rs[0]["threads"]} thread(s), {rs[0]["images"]} images'] = t.rename_axis('act')
+    return out

@@ -10,8 +10,8 @@ import json, os, platform, re, socket, time, datetime, warnings, contextlib
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['SCHEMA', 'versions', 'device_name', 'make_record', 'write_json_atomic', 'atomic_save', 'clean_orphans', 'claim_run',
-           'read_results', 'runs_frame', 'epochs_frame', 'mean_a', 'finals', 'mean_sd', 'provenance', 'curves']
+__all__ = ['SCHEMA', 'versions', 'device_name', 'make_record', 'machine', 'claim_run', 'read_results', 'runs_frame',
+           'epochs_frame', 'mean_a', 'finals', 'mean_sd', 'provenance', 'curves']
 
 # %% ../nbs/12_results.ipynb #f0f2930f
 SCHEMA = 2
@@ -44,27 +44,17 @@ def make_record(cfg:dict, name:str, started:float, device, data_variant:str, *, 
                 at_time_limit=at_time_limit, eval_class_counts=eval_class_counts, **extra)
 
 # %% ../nbs/12_results.ipynb #07d698b8
-def _tmp_name(path:Path) -> Path: return path.with_name(f'.{path.name}.tmp{os.getpid()}-{os.urandom(3).hex()}')
-
-def write_json_atomic(obj, path:Path):
-    "Write `obj` as JSON to `path` through a unique temporary file and a rename."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True); tmp = _tmp_name(path)
+def machine() -> dict:
+    "The CPU's model and instruction sets, the architecture and the number of cores: what a timing depends on."
+    flags, model = set(), platform.processor() or platform.machine()
     try:
-        tmp.write_text(json.dumps(obj, indent=1)); os.replace(tmp, path)
-    except BaseException: tmp.unlink(missing_ok=True); raise
-
-def atomic_save(obj, path:Path):
-    "`torch.save` through a unique temporary file and a rename."
-    import torch
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True); tmp = _tmp_name(path)
-    try: torch.save(obj, tmp); os.replace(tmp, path)
-    except BaseException: tmp.unlink(missing_ok=True); raise
-
-def clean_orphans(folder, older_than_s:float=3600.) -> list:
-    "Remove temporary files of killed writes (older than `older_than_s`) under `folder`; returns their paths."
-    gone = [p for p in Path(folder).rglob('.*.tmp*') if time.time() - p.stat().st_mtime > older_than_s]
-    for p in gone: p.unlink(missing_ok=True)
-    return gone
+        info = Path('/proc/cpuinfo').read_text().splitlines()
+        model = next((l.split(':', 1)[1].strip() for l in info if l.startswith('model name')), model)
+        flags = set(next((l.split(':', 1)[1].split() for l in info if l.startswith(('flags', 'Features'))), []))
+    except OSError: pass
+    simd = 'AVX-512' if 'avx512f' in flags else 'AVX2' if 'avx2' in flags else 'NEON' if 'asimd' in flags else 'SSE' if flags else '?'
+    return dict(cpu=f'{model} ({platform.machine()}, {os.cpu_count()} cores, {simd})', cpu_model=model, arch=platform.machine(),
+                cores=os.cpu_count(), simd=simd)
 
 # %% ../nbs/12_results.ipynb #fbc4ae49
 def _alive(pid:int) -> bool:

@@ -25,7 +25,8 @@ from .data import cifar_dls, tabular_dls, load_tabular, stratified_subset
 from .kernel import KAFNet, draw_anchors, link_curve, kaf_tron, knn_on_index
 from .models import get_model
 from .configs import check_config, run_name, family, SAVE_WEIGHTS, NOT_IDENTITY
-from .results import make_record, write_json_atomic, atomic_save, claim_run
+from .results import make_record, claim_run
+from .files import write_json_atomic, atomic_save
 
 # %% auto #0
 __all__ = ['FINAL_KEYS', 'new_hist', 'Recording', 'StepTimer', 'EpochStats', 'TrackA', 'LossTrace', 'TrackKernel',

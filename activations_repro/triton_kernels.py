@@ -1,4 +1,4 @@
-"""The CUDA path of the learnable activations: the fused forward and backward of `learnable` as Triton kernels, the same arithmetic as the C kernels (`learnable.FUSED_SOURCE`).
+"""The CUDA path of the learnable activations: the fused forward and backward of `learnable` as Triton kernels, the same formula as the C kernels (`csrc/scaled_negative.h`).
 
 Docs: https://activations-repro.github.io/activations_repro/triton_kernels.html.md"""
 
@@ -13,21 +13,29 @@ import triton.language as tl
 
 # %% ../nbs/02a_triton_kernels.ipynb #56169108
 @triton.jit
-def fwd(x_ptr, y_ptr, p_ptr, c_ptr, n, C, inner, BIG: tl.constexpr, BLOCK: tl.constexpr):
-    offs = tl.program_id(0).to(tl.int64)*BLOCK + tl.arange(0, BLOCK); m = offs < n; k = (offs//inner) % C
-    v = tl.load(x_ptr + offs, mask=m, other=0.); p = tl.load(p_ptr + k, mask=m, other=0.); c = tl.load(c_ptr + k, mask=m, other=1.)
-    vc = tl.maximum(v, -BIG); t = -p*vc; neg = tl.where(t <= BIG, vc/(1 + t), -c)     # p|v| overflowed: the saturation -c
-    tl.store(y_ptr + offs, tl.where(v < 0, neg, v), mask=m)
+def fwd(x_ptr, y_ptr, p_ptr, lim_ptr, n, C, inner, BLOCK: tl.constexpr):
+    offs = tl.program_id(0).to(tl.int64)*BLOCK + tl.arange(0, BLOCK)
+    m = offs < n
+    k = (offs//inner) % C
+    v = tl.load(x_ptr + offs, mask=m, other=0.)
+    p, lim = tl.load(p_ptr + k, mask=m, other=0.), tl.load(lim_ptr + k, mask=m, other=1.)
+    neg = tl.minimum(tl.maximum(v, -lim), 0.)
+    tl.store(y_ptr + offs, neg/(1 + p*-neg) + tl.maximum(v, 0.), mask=m)
 
 # %% ../nbs/02a_triton_kernels.ipynb #c386f12a
 @triton.jit
-def bwd(g_ptr, x_ptr, p_ptr, c_ptr, gx_ptr, acc_ptr, n, C, inner, MODE: tl.constexpr, ONE: tl.constexpr, BIG: tl.constexpr, BLOCK: tl.constexpr):
-    offs = tl.program_id(0).to(tl.int64)*BLOCK + tl.arange(0, BLOCK); m = offs < n; k = (offs//inner) % C
-    v = tl.load(x_ptr + offs, mask=m, other=0.); g = tl.load(g_ptr + offs, mask=m, other=0.)
-    p = tl.load(p_ptr + k, mask=m, other=0.); c = tl.load(c_ptr + k, mask=m, other=1.)
-    vc = tl.maximum(v, -BIG); t = -p*vc; w = 1/(1 + t)
-    fn = tl.where(v < 0, tl.where(t <= BIG, vc*w, -c), 0.); u = -p*fn; wx = tl.where(v < 0, w, 1.)
-    tl.store(gx_ptr + offs, g*wx*wx, mask=m)
-    da = tl.where(m, g*u*u if MODE else g*u*fn, 0.)
-    if ONE: tl.atomic_add(acc_ptr, tl.sum(da, axis=0))          # one parameter: one atomic add per block
-    else: tl.atomic_add(acc_ptr + k, da, mask=m)                 # one per channel: an atomic add per element
+def bwd(g_ptr, x_ptr, p_ptr, lim_ptr, gx_ptr, acc_ptr, n, C, inner, RATIONAL: tl.constexpr, ONE: tl.constexpr,
+        BLOCK: tl.constexpr):
+    offs = tl.program_id(0).to(tl.int64)*BLOCK + tl.arange(0, BLOCK)
+    m = offs < n
+    k = (offs//inner) % C
+    v, g = tl.load(x_ptr + offs, mask=m, other=0.), tl.load(g_ptr + offs, mask=m, other=0.)
+    p, lim = tl.load(p_ptr + k, mask=m, other=0.), tl.load(lim_ptr + k, mask=m, other=1.)
+    neg = tl.minimum(tl.maximum(v, -lim), 0.)
+    w = 1/(1 + p*-neg)
+    f = neg*w
+    u = p*f
+    tl.store(gx_ptr + offs, g*w*w, mask=m)
+    term = tl.where(m, g*u*u if RATIONAL else g*u*f, 0.)
+    if ONE: tl.atomic_add(acc_ptr, tl.sum(term, axis=0))          # one parameter: one atomic add per block
+    else: tl.atomic_add(acc_ptr + k, term, mask=m)                 # one per channel: an atomic add per element

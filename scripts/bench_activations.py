@@ -1,67 +1,90 @@
-"""Forward+backward time of the learnable activations against ReLU, ELU and PReLU on the same tensors, as a user calls them.
+"""Forward+backward time of the learnable activations against ReLU on the same tensors, as a user calls the modules.
 
-Prints, for 1 and 2 threads, the median time of each module's forward + backward as a ratio to eager `nn.ReLU` measured
-in the same run (interleaved rounds, in a shuffled order each round), eager and inside `torch.compile`; the memory each keeps for its backward (bytes of
-saved tensors) against ReLU's; and the first-call overhead (compiling the fused kernel once per machine, loading it).
-Not a test: run it by hand on a quiet machine, twice, and compare the two runs:
+Each kernel the package can run is timed: the C kernel built for this CPU (`-march=native`), the same source built for
+x86-64-v3 (AVX2, the CPUs most users have; on other architectures the compiler's default target), and the
+tensor-operation kernels that run where no C compiler is found. Each on random-sign input and on all-negative and
+all-positive input (a kernel that branches on the data is fast on one sign and slow on random signs), with 1 and 2 threads,
+in interleaved rounds in a shuffled order, medians. The run is appended to a committed result file (default
+results/bench/activations.json) with the CPU's model; the README's speed figures are computed from that file.
+Not a test: run it by hand on a quiet machine, twice, and compare the runs:
 
-    MALLOC_MMAP_THRESHOLD_=1000000000 MALLOC_TRIM_THRESHOLD_=1000000000 python scripts/bench_activations.py [--shape 100x32x32x32] [--reps 15]
+    MALLOC_MMAP_THRESHOLD_=1000000000 MALLOC_TRIM_THRESHOLD_=1000000000 python scripts/bench_activations.py [--shape 100x32x32x32]
 """
-import argparse, os, random, statistics, subprocess, sys, tempfile, time, warnings
+import argparse, json, platform, random, statistics, tempfile, time, warnings
+from pathlib import Path
 import torch
 from torch import nn
-from activations_repro.learnable import Exponential, Rational
+from activations_repro import learnable as L
+from activations_repro.results import machine
+from activations_repro.files import write_json_atomic
 
 def fwd_bwd(m, x, g):
-    xi = x.detach().requires_grad_(); t0 = time.perf_counter(); m(xi).backward(g); return time.perf_counter() - t0
-
-def saved_bytes(m, x):
-    "Bytes of the tensors autograd keeps for the backward of one call (the activation's memory cost in training)."
-    seen = {}
-    def pack(t): seen[(t.data_ptr(), t.numel())] = t.numel()*t.element_size(); return t
+    "Seconds of one forward and backward of module `m` on `x`."
     xi = x.detach().requires_grad_()
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t): m(xi)
-    return sum(v for (ptr, _), v in seen.items() if ptr != xi.data_ptr()) + (xi.numel()*xi.element_size() if any(p == xi.data_ptr() for p, _ in seen) else 0)
+    t0 = time.perf_counter()
+    m(xi).backward(g)
+    return time.perf_counter() - t0
 
-def first_call():
-    "Seconds to compile the fused kernel into an empty cache (once per machine) and of a first call in a fresh process."
-    with tempfile.TemporaryDirectory() as d:
-        code = ("import time; t0 = time.perf_counter(); import torch; from activations_repro.learnable import fused_library, Exponential;"
-                "t1 = time.perf_counter(); fused_library(); t2 = time.perf_counter(); x = torch.randn(8, 4, 8, 8, requires_grad=True);"
-                "Exponential(4)(x).sum().backward(); t3 = time.perf_counter(); print(t2 - t1, t3 - t2)")
-        out = [subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env={**os.environ, 'ACTIVATIONS_REPRO_CACHE': d}).stdout.split()
-               for _ in range(2)]
-    return float(out[0][0]), float(out[1][0]), float(out[1][1])
+def kernels(tmp):
+    "{name: the C library to use, or None for the tensor-operation kernels}."
+    v3 = 'x86-64-v3' if platform.machine() in ('x86_64', 'AMD64') else None
+    built = L.compile_kernels(Path(tmp)/'v3.so', march=v3)
+    return {'C, -march=native': L.c_kernels(), f'C, {"-march=x86-64-v3" if v3 else "default target"}': L.load_kernels(built),
+            'tensor operations': None}
+
+def inputs(shape):
+    x = torch.randn(shape)
+    return {'random sign': x, 'all negative': -x.abs() - 1e-3, 'all positive': x.abs() + 1e-3}
+
+def measure(shape, threads, rounds, tmp):
+    "{kernel: {module: {input: median seconds}}} and ReLU's {input: median seconds}, on `threads` threads."
+    torch.set_num_threads(threads)
+    C = shape[1]
+    mods = {'Exponential per layer': L.Exponential(1), 'Exponential per channel': L.Exponential(C),
+            'Rational per layer': L.Rational(1), 'Rational per channel': L.Rational(C)}
+    xs, ks = inputs(shape), kernels(tmp)
+    g = torch.ones(shape)
+    jobs = [('ReLU', 'ReLU', i) for i in xs] + [(k, m, i) for k in ks for m in mods for i in xs]
+    times = {j: [] for j in jobs}
+    for r in range(rounds + 2):                                   # the first two rounds warm up
+        random.Random(r).shuffle(jobs)
+        for k, m, i in jobs:
+            if k != 'ReLU': L._KERNELS['c'] = ks[k]
+            t = fwd_bwd(nn.ReLU() if k == 'ReLU' else mods[m], xs[i], g)
+            if r >= 2: times[(k, m, i)].append(t)
+    L._KERNELS['c'] = ks['C, -march=native']
+    med = {j: statistics.median(v) for j, v in times.items()}
+    out = {k: {m: {i: med[(k, m, i)] for i in xs} for m in mods} for k in ks}
+    return out, {i: med[('ReLU', 'ReLU', i)] for i in xs}
+
+def report(run):
+    print(f"{run['cpu']}; torch {run['torch']}; shape {run['shape']}, float32; medians of {run['rounds']} interleaved rounds")
+    for th, res in run['threads'].items():
+        relu = res['relu']['random sign']
+        print(f"\n{th} thread(s): ReLU forward+backward {relu*1e3:.2f} ms (random sign)")
+        print(f"{'':28s}{'÷ ReLU':>8s}{'random ÷ one sign':>19s}")
+        for k, mods in res['kernels'].items():
+            print(k)
+            for m, t in mods.items():
+                print(f"  {m:26s}{t['random sign']/relu:8.2f}{t['random sign']/min(t['all negative'], t['all positive']):19.2f}")
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--shape', default='100x32x32x32'); p.add_argument('--reps', type=int, default=15)
+    p.add_argument('--shape', default='100x32x32x32'); p.add_argument('--rounds', type=int, default=15)
+    p.add_argument('--out', default='results/bench/activations.json', help='result file the run is appended to ("" for none)')
     args = p.parse_args(); warnings.filterwarnings('ignore')
-    shape = tuple(int(s) for s in args.shape.split('x')); C = shape[1]
-    comp, load, call = first_call()
-    print(f'torch {torch.__version__}, CPU, shape {args.shape}, float32; medians of {args.reps} interleaved rounds')
-    print(f'first call: compiling the fused kernel once per machine {comp:.2f} s; later processes: loading {load*1e3:.1f} ms, first forward+backward {call*1e3:.1f} ms')
-    mods = {'ReLU': nn.ReLU(), 'ELU': nn.ELU(), 'PReLU per channel': nn.PReLU(C, 0.25),
-            'Exponential per layer': Exponential(1), 'Exponential per channel': Exponential(C),
-            'Rational per layer': Rational(1), 'Rational per channel': Rational(C)}
-    x = torch.randn(shape); base_mem = saved_bytes(mods['ReLU'], x)
-    for threads in (1, 2):
-        torch.set_num_threads(threads)
-        for fmt in ('contiguous', 'channels_last'):
-            xf = x.contiguous(memory_format=torch.channels_last) if fmt == 'channels_last' else x.contiguous(); g = torch.ones_like(xf)
-            models = {k: (m, torch.compile(nn.Sequential(m))) for k, m in mods.items()}
-            ts = {k: ([], []) for k in models}
-            order = list(models)
-            for r in range(args.reps + 3):                                # interleaved rounds in a new order each; the first 3 warm up
-                random.Random(r).shuffle(order)
-                for k in order:
-                    m, cm = models[k]
-                    e, c = fwd_bwd(m, xf, g), fwd_bwd(cm, xf, g)
-                    if r >= 3: ts[k][0].append(e); ts[k][1].append(c)
-            relu = statistics.median(ts['ReLU'][0])
-            print(f'\n{threads} thread(s), {fmt}: eager ReLU {relu*1e3:.2f} ms per forward+backward')
-            print(f'{"":26s}{"eager":>8s}{"compiled":>10s}{"saved memory":>14s}   (ratios to eager ReLU)')
-            for k, (e, c) in ts.items():
-                print(f'{k:26s}{statistics.median(e)/relu:8.2f}{statistics.median(c)/relu:10.2f}{saved_bytes(mods[k], xf)/base_mem:14.2f}')
+    shape = tuple(int(s) for s in args.shape.split('x'))
+    run = dict(machine(), date=time.strftime('%Y-%m-%d %H:%M'), torch=torch.__version__, shape=args.shape, rounds=args.rounds,
+               threads={})
+    with tempfile.TemporaryDirectory() as tmp:
+        for th in (1, 2):
+            ks, relu = measure(shape, th, args.rounds, tmp)
+            run['threads'][str(th)] = dict(relu=relu, kernels=ks)
+    report(run)
+    if args.out:
+        f = Path(args.out)
+        old = json.loads(f.read_text()) if f.exists() else dict(what=__doc__.splitlines()[0], runs=[])
+        write_json_atomic({**old, 'runs': old['runs'] + [run]}, f)
+        print(f'\nappended to {f} ({len(old["runs"]) + 1} runs)')
 
 if __name__ == '__main__': main()

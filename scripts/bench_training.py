@@ -2,7 +2,8 @@
 to ReLU's; and one fastai epoch against a plain PyTorch loop over the same tensors, model and augmentation.
 
 Not a test: ratios measured side by side, interleaved rounds in a shuffled order, medians; the epoch ratio both in wall-clock and in
-this thread's CPU time (less disturbed by other processes). Run it by hand on a quiet machine, twice:
+this thread's CPU time (less disturbed by other processes). Each run is appended, with the CPU's model, to a committed result file
+(`--record`, default results/bench/training.json) from which the README's figures are computed. Run it by hand on a quiet machine, twice:
     MALLOC_MMAP_THRESHOLD_=1000000000 MALLOC_TRIM_THRESHOLD_=1000000000 python scripts/bench_training.py [--images 5000] [--rounds 3] [--threads 1] [--data ../shared/data]
 Paper A's step times (for chapter 20's equal-wall-clock view), written to a result file the chapter reads:
     python scripts/bench_training.py --model paper_a --images 1000 --rounds 2 --out results/bench/paper_a_steps.json
@@ -13,6 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 from fastai.callback.progress import ProgressCallback
+from activations_repro.results import machine
+from activations_repro.files import write_json_atomic
 
 def learner(model, act, images):
     from activations_repro.train import make_learner
@@ -49,11 +52,12 @@ def main():
     p.add_argument('--images', type=int, default=5000); p.add_argument('--rounds', type=int, default=3)
     p.add_argument('--threads', type=int, default=1); p.add_argument('--model', default='paper_b', choices=('paper_b', 'paper_a'))
     p.add_argument('--out', help='also write the step times to this JSON file (a result file the chapters read)')
+    p.add_argument('--record', default='results/bench/training.json', help='result file the run is appended to ("" for none)')
     p.add_argument('--data', default=os.environ.get('ACTIVATIONS_REPRO_DATA', '../shared/data')); args = p.parse_args()
     os.environ['ACTIVATIONS_REPRO_DATA'] = args.data; warnings.filterwarnings('ignore'); torch.set_num_threads(args.threads)
     from activations_repro.configs import PAPER_A_ACTS, PAPER_B_ACTS
     ACTS, paper_b = (PAPER_B_ACTS, True) if args.model == 'paper_b' else (PAPER_A_ACTS, False)
-    print(f'torch {torch.__version__}, {torch.get_num_threads()} thread(s), cpu; {args.model}, batch 100, {args.images} CIFAR-10 images; '
+    print(f'{machine()["cpu"]}; torch {torch.__version__}, {torch.get_num_threads()} thread(s); {args.model}, batch 100, {args.images} CIFAR-10 images; '
           f'medians of {args.rounds} interleaved rounds after one warm-up epoch')
     learns = {a: learner(args.model, a, args.images) for a in ACTS}
     for l in learns.values(): fastai_epoch(l)                                # warm-up (and the fused kernel loaded)
@@ -73,6 +77,11 @@ def main():
                    machine=f'{platform.machine()}, {os.cpu_count()} cores', date=time.strftime('%Y-%m-%d'),
                    ms_per_step={a: statistics.median(steps[a]) for a in ACTS}, samples=steps)
         Path(args.out).parent.mkdir(parents=True, exist_ok=True); Path(args.out).write_text(json.dumps(out, indent=1)); print(f'wrote {args.out}')
+    if args.record:
+        run = dict(machine(), date=time.strftime('%Y-%m-%d %H:%M'), torch=torch.__version__, model=args.model, threads=args.threads,
+                   images=args.images, rounds=args.rounds, ms_per_step={a: statistics.median(steps[a]) for a in ACTS}, samples=steps)
+        f = Path(args.record); old = json.loads(f.read_text()) if f.exists() else dict(what=__doc__.splitlines()[0], runs=[])
+        write_json_atomic({**old, 'runs': old['runs'] + [run]}, f); print(f'appended to {f} ({len(old["runs"]) + 1} runs)')
     if not paper_b: return
     print(f'\nOne epoch of paper_b/relu ({args.images} training images, {len(learns["relu"].dls.valid.y)} test images): fastai / plain PyTorch loop')
     for i, clock in enumerate(('wall clock', 'CPU time')):

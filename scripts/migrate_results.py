@@ -12,7 +12,8 @@ import json, sys
 from pathlib import Path
 import torch
 from activations_repro.configs import check_config, run_name, defaults, family
-from activations_repro.results import write_json_atomic, SCHEMA
+from activations_repro.results import SCHEMA
+from activations_repro.files import write_json_atomic
 
 _counts = {}
 def eval_counts(cfg):

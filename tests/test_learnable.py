@@ -4,8 +4,8 @@ import numpy as np, pytest, torch, sympy as sp
 from torch import nn
 from hypothesis import given, settings, assume, example, strategies as st
 from activations_repro.learnable import (Exponential, Rational, exponential, rational, naive_exponential, swap_activations,
-                                         make_activation, activation_params, finite_sweep, ACTIVATIONS, ScaledNegative, FusedScaledNegative, _broadcast,
-                                         use_fused, fused_library)
+                                         make_activation, activation_params, finite_sweep, ACTIVATIONS, ReferenceActivation,
+                                         use_op, c_kernels, kernels_for, scaled_negative, _along)
 from activations_repro import derivation as D
 
 FNS = [exponential, rational]
@@ -134,7 +134,7 @@ def test_rational_pole_is_handled(a):
     x = torch.linspace(-10, 10, 2001, dtype=torch.float64); x = torch.cat([x, torch.tensor([a], dtype=torch.float64)]).requires_grad_()
     at = torch.tensor([a], dtype=torch.float64, requires_grad=True); y = rational(x, at); y.sum().backward()
     assert torch.isfinite(y).all() and torch.isfinite(x.grad).all() and torch.isfinite(at.grad).all()
-    assert torch.allclose(y, rational(x, -at))                      # the documented choice: c = |a| + eps
+    assert torch.allclose(y, rational(x, -at))                      # the documented choice: c = |a|
 
 def test_modules_api_and_paper_inits():
     assert Exponential().a.item() == 0 and Rational().a.item() == 1 and make_activation('prelu').weight.item() == 0.25
@@ -162,7 +162,7 @@ def test_export(cls):
     ep = torch.export.export(m, (x,)); assert torch.allclose(ep.module()(x), m(x))
 
 def test_bad_input_errors():
-    with pytest.raises(ValueError, match='has 4 parameters .* has 3 channels'): Exponential(4)(torch.randn(2, 3, 5))
+    with pytest.raises(ValueError, match='has 4 parameters .* has 3 there'): Exponential(4)(torch.randn(2, 3, 5))
     with pytest.raises(ValueError, match='no channel dim'): Exponential(4)(torch.randn(5))
     with pytest.raises(TypeError, match='floating-point tensor, got torch.int64'): Rational()(torch.arange(3))
     with pytest.raises(TypeError, match='torch.Tensor'): exponential([1., 2.], torch.zeros(1))
@@ -197,7 +197,7 @@ class Unused(nn.Module):
 def test_swap_shared_module_stays_shared_and_errors():
     r = nn.ReLU(); net = nn.Sequential(nn.Linear(3, 3), r, nn.Linear(3, 3), r)
     swap_activations(net, 'exponential'); assert net[1] is net[3] and isinstance(net[1], Exponential)
-    with pytest.raises(ValueError, match='the example forward never called it'):
+    with pytest.raises(ValueError, match='none of its ReLU modules is called by the example forward'):
         swap_activations(Unused(), per_channel=True, example=torch.zeros(1, 2))
     assert activation_params(net) == {'1': [0.0]}
 
@@ -263,36 +263,41 @@ def test_paths_on_every_device(fn, device):
     x = (torch.randn(3, 4, 5, dtype=torch.float64, device=device)*3).requires_grad_(); a = torch.tensor([0.2, -0.3, 0.5, 1.], dtype=torch.float64, device=device, requires_grad=True)
     assert torch.autograd.gradcheck(fn, (x, a)) and torch.autograd.gradgradcheck(fn, (x, a))
 
-@pytest.mark.parametrize('kind', ['exponential', 'rational'])
+@pytest.mark.parametrize('act', ['exponential', 'rational'])
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
 @pytest.mark.parametrize('n,layout,threads', [(1, 'contiguous', 1), (1, 'channels_last', 2), (16, 'contiguous', 2), (16, 'channels_last', 1), (16, 'channels_last', 2)])
-def test_fused_kernel_equals_tensor_path(kind, dtype, n, layout, threads):
-    "The fused CPU kernel (threads splitting a large tensor) gives the tensor-operation path's values and gradients."
-    assert fused_library() is not None
+def test_c_kernel_equals_reference_path(act, dtype, n, layout, threads):
+    "The C kernel (threads splitting a large tensor) gives the reference path's values to the bit, and its gradients within a few ulps."
+    assert c_kernels() is not None
     old = torch.get_num_threads(); torch.set_num_threads(threads)
     try:
         torch.manual_seed(0); x = torch.randn(8, 16, 48, 48, dtype=dtype)*4
         x[0, 0, 0, :4] = torch.tensor([-float('inf'), -1e30, -1e-30, 0.])
         if layout == 'channels_last': x = x.to(memory_format=torch.channels_last)
         x.requires_grad_(); a = (torch.randn(n, dtype=dtype)*0.5 + 0.3).requires_grad_(); g = torch.randn_like(x)
-        ab = _broadcast(x, a, kind); assert use_fused(x)
-        y1 = FusedScaledNegative.apply(x, ab, kind); gx1, ga1 = torch.autograd.grad(y1, (x, a), g)
-        y2 = ScaledNegative.apply(x, ab, kind); gx2, ga2 = torch.autograd.grad(y2, (x, a), g)
-        tol = dict(rtol=1e-5, atol=1e-6) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-14)
-        assert torch.allclose(y1, y2, **tol) and torch.allclose(gx1, gx2, **tol) and torch.allclose(ga1, ga2, rtol=1e-4 if dtype == torch.float32 else 1e-10)
+        assert use_op(x) and kernels_for(x).name == 'C'
+        y1 = scaled_negative(x, a, act, 1); gx1, ga1 = torch.autograd.grad(y1, (x, a), g)
+        y2 = ReferenceActivation.apply(x, _along(a, x, 1), act); gx2, ga2 = torch.autograd.grad(y2, (x, a), g)
+        assert torch.equal(y1, y2)
+        torch.testing.assert_close(gx1, gx2, rtol=4*torch.finfo(dtype).eps, atol=0)
+        torch.testing.assert_close(ga1, ga2, rtol=1e-4 if dtype == torch.float32 else 1e-10, atol=0)
         assert y1.stride() == x.stride() and gx1.stride() == x.stride()        # channels-last stays channels-last
     finally: torch.set_num_threads(old)
 
 def test_without_a_compiler_it_falls_back_with_one_warning(tmp_path):
+    "No compiler: one warning that names why, the tensor-operation kernels, the same values as with the C kernel."
     import subprocess, sys, os
-    code = ("import warnings, torch\nwarnings.simplefilter('always')\nfrom activations_repro.learnable import Exponential, exponential, ScaledNegative\n"
-            "with warnings.catch_warnings(record=True) as w:\n    m = Exponential(3, 0.2); x = torch.randn(2, 3, 4, requires_grad=True); y = m(x); y.sum().backward(); m(x)\n"
-            "ref = ScaledNegative.apply(x, m.a.view(1, 3, 1), 'exponential')\n"
-            "msgs = [str(i.message) for i in w if 'fused CPU kernel' in str(i.message)]\nprint(len(msgs), torch.allclose(y, ref), msgs[0][:60])")
-    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env={**os.environ, 'CC': '/nonexistent/cc', 'ACTIVATIONS_REPRO_CACHE': str(tmp_path)})
-    assert r.returncode == 0, r.stderr
-    n, same, msg = r.stdout.split(' ', 2)
-    assert n == '1' and same == 'True' and 'not available' in msg
+    code = ("import warnings, torch\nwarnings.simplefilter('always')\nfrom activations_repro.learnable import Exponential, kernels_for\n"
+            "torch.manual_seed(0); m = Exponential(3, 0.2); x = torch.randn(2, 3, 4, requires_grad=True)\n"
+            "with warnings.catch_warnings(record=True) as w:\n    y = m(x); y.sum().backward(); m(x)\n"
+            "msgs = [str(i.message) for i in w if 'C kernels' in str(i.message)]\n"
+            "print(kernels_for(x).name, len(msgs), repr(y.detach().tolist()), repr(x.grad.tolist()), (msgs or [''])[0][:200], sep='|')")
+    runs = [subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env={**os.environ, **env, 'ACTIVATIONS_REPRO_CACHE': str(tmp_path/name)})
+            for name, env in (('none', {'CC': '/nonexistent/cc'}), ('c', {}))]
+    assert all(r.returncode == 0 for r in runs), [r.stderr for r in runs]
+    (name, n, y, gx, msg), c = runs[0].stdout.strip().split('|'), runs[1].stdout.strip().split('|')
+    assert name == 'tensor operations' and n == '1' and 'cannot run the C compiler' in msg and c[0] == 'C'
+    assert (y, gx) == tuple(c[2:4])                                           # the same formula, to the bit
 
 @pytest.mark.parametrize('cls', [Exponential, Rational])
 def test_onnx_export_runs_in_onnxruntime(cls, tmp_path):
@@ -306,21 +311,19 @@ def test_onnx_export_runs_in_onnxruntime(cls, tmp_path):
     out = s.run(None, {s.get_inputs()[0].name: x.numpy()})[0]
     assert np.allclose(out, m(x).detach().numpy(), atol=1e-5)
 
-DEVICES = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])     # on a machine with a GPU the Triton path runs too
-
 @pytest.mark.parametrize('device', DEVICES)
 @pytest.mark.parametrize('cls', [Exponential, Rational])
 @pytest.mark.parametrize('n,cl', [(1, False), (4, False), (4, True)])
-def test_fused_path_on_every_device(device, cls, n, cl):
-    "The fused kernels (C on the CPU, Triton on a GPU) against the tensor path: forward, both gradients, gradcheck, torch.compile."
-    kind = cls.__name__.lower(); torch.manual_seed(0)
+def test_op_path_on_every_device(device, cls, n, cl):
+    "The op's kernels (C on the CPU, Triton on a GPU) against the reference path: forward, both gradients, gradcheck, torch.compile."
+    act = cls.__name__.lower(); torch.manual_seed(0)
     m = cls(n).to(device).double(); nn.init.uniform_(m.a, -2, 2)
     x = 3*torch.randn(2, 4, 5, 5, dtype=torch.float64, device=device)
     if cl: x = x.contiguous(memory_format=torch.channels_last)
-    assert use_fused(x) == (device == 'cuda' or fused_library() is not None)
+    assert use_op(x) and kernels_for(x).name == ('C' if device == 'cpu' else 'Triton')
     x.requires_grad_(); g = torch.randn_like(x)
     y = m(x); gx, ga = torch.autograd.grad(y, (x, m.a), g)
-    yr = ScaledNegative.apply(x, _broadcast(x, m.a, kind), kind); gxr, gar = torch.autograd.grad(yr, (x, m.a), g)
+    yr = ReferenceActivation.apply(x, _along(m.a, x, 1), act); gxr, gar = torch.autograd.grad(yr, (x, m.a), g)
     for u, v in ((y, yr), (gx, gxr), (ga, gar)): torch.testing.assert_close(u, v, rtol=1e-9, atol=1e-12)
     assert torch.autograd.gradcheck(m, (x,))
     if not cl: torch.testing.assert_close(torch.compile(m)(x), y)

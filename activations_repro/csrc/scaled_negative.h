@@ -1,0 +1,118 @@
+/* One precision of the kernels: scaled_negative.c includes this file for float and for double, with T, BIG and NAME set.
+
+   For an input v and the constants of its channel, p = 1/c and lim = min(BIG, c*2^K) (2^K: the largest power of two
+   below BIG/2):
+       n = v clamped to [-lim, 0]      -inf, and any v below -lim, give the saturation -c without overflow (p|n| <= 2^K)
+       q = 1 + p|n|
+       f = n/q for v < 0, v otherwise
+   the backward's dL/dv = g*w*w with w = 1/q (1 for v >= 0) and, per channel, S = sum g*u*f (Exponential) or sum g*u*u
+   (Rational) with u = p*f; dL/da = -S or -sign(a)*S is applied by the caller.
+
+   Every value is computed for every element, and the sign of v only selects between values already computed: each loop
+   marked "vectorised" compiles to straight-line SIMD code, so its cost does not depend on the signs of the data.
+   (A value computed inside one arm of a ?: would be a branch: the compiler may not compute it speculatively.) */
+
+static inline T NAME(denominator)(T v, T p, T lim, T* n) {
+  T m = v < -lim ? -lim : v;
+  m = m > 0 ? 0 : m;                      /* NaN stays NaN */
+  *n = m;
+  return 1 + p*-m;
+}
+
+/* forward over len consecutive elements that share one parameter */
+static void NAME(fwd_run)(const T* restrict x, T* restrict y, T p, T lim, int64_t len) {
+  for (int64_t i = 0; i < len; i++) {  /* vectorised */
+    T n, q = NAME(denominator)(x[i], p, lim, &n), f = n/q;
+    y[i] = f + (x[i] > 0 ? x[i] : 0);     /* one of the two terms is zero */
+  }
+}
+
+/* forward over the C channels of one position, consecutive in memory (e.g. channels-last): a parameter each */
+static void NAME(fwd_across)(const T* restrict x, T* restrict y, const T* restrict p, const T* restrict lim, int64_t C) {
+  for (int64_t k = 0; k < C; k++) {  /* vectorised */
+    T n, q = NAME(denominator)(x[k], p[k], lim[k], &n), f = n/q;
+    y[k] = f + (x[k] > 0 ? x[k] : 0);
+  }
+}
+
+/* backward over len consecutive elements that share one parameter; returns their sum for dL/da, added in a fixed order
+   (LANES running sums, whatever the width of the CPU's vectors) */
+static T NAME(bwd_run)(const T* restrict g, const T* restrict x, T* restrict gx, T p, T lim, int rational,
+                       int64_t len) {
+  T s[LANES] = {0};
+  int64_t i = 0;
+  for (; i + LANES <= len; i += LANES) {
+    for (int j = 0; j < LANES; j++) {  /* vectorised */
+      T n, w = 1/NAME(denominator)(x[i + j], p, lim, &n), f = n*w, u = p*f;
+      gx[i + j] = g[i + j]*w*w;
+      s[j] += g[i + j]*u*(rational ? u : f);
+    }
+  }
+  for (; i < len; i++) {
+    T n, w = 1/NAME(denominator)(x[i], p, lim, &n), f = n*w, u = p*f;
+    gx[i] = g[i]*w*w;
+    s[i % LANES] += g[i]*u*(rational ? u : f);
+  }
+  T total = 0;
+  for (int j = 0; j < LANES; j++) total += s[j];
+  return total;
+}
+
+/* backward over the C channels of one position; adds each channel's term for dL/da to sums[k] */
+static void NAME(bwd_across)(const T* restrict g, const T* restrict x, T* restrict gx, const T* restrict p,
+                             const T* restrict lim, int rational, T* restrict sums, int64_t C) {
+  for (int64_t k = 0; k < C; k++) {  /* vectorised */
+    T n, w = 1/NAME(denominator)(x[k], p[k], lim[k], &n), f = n*w, u = p[k]*f;
+    gx[k] = g[k]*w*w;
+    sums[k] += g[k]*u*(rational ? u : f);
+  }
+}
+
+/* The work: x read as outer x C x inner, one parameter per C. It is cut into pieces that do not depend on the number of
+   threads (at most BLOCK elements of one row, or BLOCK/C positions of channels-last data), and the pieces' sums are added
+   in their order at the end: the threads change the speed, never the result. */
+static void NAME(pieces)(int64_t outer, int64_t C, int64_t inner, int64_t* per_row, int64_t* rows, int64_t* n) {
+  *per_row = inner > 1 ? (inner + BLOCK - 1)/BLOCK : 1;
+  *rows = inner > 1 ? 1 : (BLOCK/C > 0 ? BLOCK/C : 1);
+  *n = inner > 1 ? outer*C*(*per_row) : (outer + *rows - 1)/(*rows);
+}
+
+void NAME(ar_fwd)(const T* x, T* y, const T* p, const T* lim, int64_t outer, int64_t C, int64_t inner, int nt) {
+  int64_t per_row, rows, n;
+  NAME(pieces)(outer, C, inner, &per_row, &rows, &n);
+  #pragma omp parallel for schedule(static) num_threads(nt) if(nt > 1)
+  for (int64_t q = 0; q < n; q++) {
+    if (inner > 1) {
+      int64_t row = q/per_row, lo = (q % per_row)*BLOCK, k = row % C, at = row*inner + lo;
+      NAME(fwd_run)(x + at, y + at, p[k], lim[k], inner - lo < BLOCK ? inner - lo : BLOCK);
+    } else {
+      for (int64_t o = q*rows; o < outer && o < (q + 1)*rows; o++) NAME(fwd_across)(x + o*C, y + o*C, p, lim, C);
+    }
+  }
+}
+
+/* returns 0, or 1 if the buffer of the pieces' sums could not be allocated */
+int NAME(ar_bwd)(const T* g, const T* x, const T* p, const T* lim, T* gx, T* sums, int rational,
+                 int64_t outer, int64_t C, int64_t inner, int nt) {
+  int64_t per_row, rows, n, width = inner > 1 ? 1 : C;
+  NAME(pieces)(outer, C, inner, &per_row, &rows, &n);
+  T* part = calloc(n*width + 1, sizeof(T));
+  if (!part) return 1;
+  #pragma omp parallel for schedule(static) num_threads(nt) if(nt > 1)
+  for (int64_t q = 0; q < n; q++) {
+    if (inner > 1) {
+      int64_t row = q/per_row, lo = (q % per_row)*BLOCK, k = row % C, at = row*inner + lo;
+      part[q] = NAME(bwd_run)(g + at, x + at, gx + at, p[k], lim[k], rational, inner - lo < BLOCK ? inner - lo : BLOCK);
+    } else {
+      for (int64_t o = q*rows; o < outer && o < (q + 1)*rows; o++)
+        NAME(bwd_across)(g + o*C, x + o*C, gx + o*C, p, lim, rational, part + q*C, C);
+    }
+  }
+  for (int64_t k = 0; k < C; k++) sums[k] = 0;
+  for (int64_t q = 0; q < n; q++) {
+    if (inner > 1) sums[(q/per_row) % C] += part[q];
+    else for (int64_t k = 0; k < C; k++) sums[k] += part[q*C + k];
+  }
+  free(part);
+  return 0;
+}

@@ -1,0 +1,82 @@
+"The C kernels: vectorised on every target, the same bits on every CPU and thread count, never loaded on another CPU."
+import os, platform, re, shutil, subprocess
+from pathlib import Path
+import pytest, torch
+from activations_repro import learnable as L
+
+X86 = platform.machine() in ('x86_64', 'AMD64')
+TARGETS = [('cc', f'x86-64-{v}') for v in ('v2', 'v3', 'v4') if X86] + [('aarch64-linux-gnu-gcc', 'armv8-a')]
+
+def marked_loops() -> list:
+    "Line numbers of the loops the source marks as vectorised."
+    src = (L.KERNEL_SOURCE.parent/'scaled_negative.h').read_text().splitlines()
+    return [i for i, l in enumerate(src, 1) if '/* vectorised */' in l]
+
+def vector_report(cc, march, tmp) -> str:
+    "gcc's vectorisation report (-fopt-info-vec-all) of the kernel source built with the library's flags for `march`."
+    rep = Path(tmp)/f'{march}.txt'
+    L.compile_kernels(Path(tmp)/f'{march}.so', march=march, cc=cc, extra=(f'-fopt-info-vec-all={rep}',))
+    return rep.read_text()
+
+@pytest.mark.parametrize('cc,march', TARGETS)
+def test_every_hot_loop_is_vectorised(cc, march, tmp_path):
+    "Built for SSE4 (x86-64-v2), AVX2 (v3), AVX-512 (v4) and NEON (aarch64), the compiler vectorises every loop marked so."
+    if shutil.which(cc) is None:
+        if os.environ.get('AR_REQUIRE_CROSS') and cc != 'cc': pytest.fail(f'{cc} is required here (AR_REQUIRE_CROSS) but not installed')
+        pytest.skip(f'{cc} not installed (Debian: apt-get install gcc-aarch64-linux-gnu)')
+    if 'gcc version' not in subprocess.run([cc, '-v'], capture_output=True, text=True).stderr:
+        pytest.skip('the vectorisation report read here is gcc\'s')
+    rep, lines = vector_report(cc, march, tmp_path), marked_loops()
+    assert len(lines) == 4
+    for n in lines:
+        done = re.findall(rf'scaled_negative\.h:{n}:\d+: optimized: loop vectorized using (\d+) byte vectors', rep)
+        missed = re.findall(rf'scaled_negative\.h:{n}:\d+: missed: couldn.t vectorize loop', rep)
+        assert done and not missed, f'{march}: the loop on line {n} is not vectorised'
+        assert max(map(int, done)) == {'x86-64-v2': 16, 'x86-64-v3': 32, 'x86-64-v4': 64, 'armv8-a': 16}[march]
+
+def can_run(march) -> bool:
+    flags = L.cpu_flags().split()
+    return {'x86-64-v2': 'sse4_2' in flags, 'x86-64-v3': 'avx2' in flags and 'fma' in flags,
+            'x86-64-v4': 'avx512f' in flags and 'avx512bw' in flags}.get(march, False)
+
+def test_the_same_bits_on_every_instruction_set_and_thread_count(tmp_path):
+    "The builds for SSE4, AVX2 and AVX-512 (those this CPU can run) and 1 or 2 threads give the same bits (no FMA, fixed sums)."
+    if not X86: pytest.skip('x86 targets')
+    libs = {m: L.load_kernels(L.compile_kernels(tmp_path/f'{m}.so', march=m)) for m in ('x86-64-v2', 'x86-64-v3', 'x86-64-v4') if can_run(m)}
+    assert len(libs) >= 2
+    torch.manual_seed(0)
+    old, threads, outs = L.c_kernels(), torch.get_num_threads(), {}
+    try:
+        for dt in (torch.float32, torch.float64):
+            x = torch.randn(4, 8, 64, 64, dtype=dt)*3; g = torch.randn_like(x); a = torch.randn(8, dtype=dt)
+            for (m, lib), th, cl in ((m, t, c) for m in libs.items() for t in (1, 2) for c in (False, True)):
+                L._KERNELS['c'] = lib; torch.set_num_threads(th)
+                xs = x.contiguous(memory_format=torch.channels_last) if cl else x
+                outs[(dt, m, th, cl)] = (L.c_forward(xs, a, 'rational', 1).contiguous(), *L.c_backward(g, xs, a, 'exponential', 1))
+            ref = outs[(dt, 'x86-64-v2', 1, False)]
+            for k, v in outs.items():
+                if k[0] == dt: assert all(torch.equal(u.contiguous(), w.contiguous()) for u, w in zip(v[:2], ref[:2])), k
+            for cl in (False, True):                                   # dL/da: the same bits wherever the layout is the same
+                same = [v[2] for k, v in outs.items() if k[0] == dt and k[3] == cl]
+                assert all(torch.equal(s, same[0]) for s in same), (dt, cl)
+    finally:
+        L._KERNELS['c'] = old; torch.set_num_threads(threads)
+
+def test_a_kernel_built_for_another_cpu_is_never_loaded(tmp_path, monkeypatch):
+    "The cache name holds the CPU's instruction-set flags: a machine with other flags builds and loads its own kernel."
+    monkeypatch.setenv('ACTIVATIONS_REPRO_CACHE', str(tmp_path))
+    mine = L.kernel_path()
+    monkeypatch.setattr(L, 'cpu_flags', lambda: 'fpu sse2 some_other_cpu')
+    other = L.kernel_path()
+    assert mine != other and mine.parent == other.parent
+    L.c_kernels(); monkeypatch.delitem(L._KERNELS, 'c')                        # this process's kernel: put back afterwards
+    assert L.c_kernels() is not None and other.exists() and not mine.exists()
+
+def test_a_compile_error_is_reported_with_the_compilers_message(tmp_path, monkeypatch):
+    "A compiler that fails: one warning that carries its message, and the tensor-operation kernels run instead."
+    bad = tmp_path/'cc'; bad.write_text('#!/bin/sh\necho "cc: error: this compiler is broken" >&2\nexit 1\n'); bad.chmod(0o755)
+    monkeypatch.setenv('CC', str(bad)); monkeypatch.setenv('ACTIVATIONS_REPRO_CACHE', str(tmp_path/'cache'))
+    L.c_kernels(); monkeypatch.delitem(L._KERNELS, 'c')
+    with pytest.warns(UserWarning, match='this compiler is broken'): assert L.c_kernels() is None
+    assert L.kernels_for(torch.zeros(3)).name == 'tensor operations'
+    assert L.exponential(torch.tensor([-1., 2.]), 0.).tolist() == [-0.5, 2.]
