@@ -10,9 +10,9 @@ import math
 from itertools import product
 
 # %% auto #0
-__all__ = ['FAMILY_DEFAULTS', 'MODEL_FAMILY', 'PER_CHANNEL', 'KAF_DATA', 'TASKS', 'KAF_OUTPUTS', 'NOT_IDENTITY', 'SAVE_WEIGHTS',
-           'TAGS', 'BUDGETS', 'PAPER_B_ACTS', 'PAPER_A_ACTS', 'GRIDS', 'family', 'defaults', 'check_config', 'run_name',
-           'budget_of', 'grid_configs']
+__all__ = ['FAMILY_DEFAULTS', 'MODEL_FAMILY', 'PER_CHANNEL', 'KAF_DATA', 'TASKS', 'KAF_OUTPUTS', 'PAPER_B_NETS', 'NOT_IDENTITY',
+           'SAVE_WEIGHTS', 'TAGS', 'BUDGETS', 'PAPER_B_ACTS', 'PAPER_A_ACTS', 'GRIDS', 'family', 'defaults',
+           'check_config', 'run_name', 'budget_of', 'grid_configs']
 
 # %% ../nbs/12a_configs.ipynb #ae525924
 FAMILY_DEFAULTS = {
@@ -23,6 +23,8 @@ FAMILY_DEFAULTS = {
                   valid_limit=None,    # legacy: the first N test images in file order (the old Paper A runs)
                   augment=None,        # None: the network's own paper ('paper_a' or 'paper_b')
                   time_limit_s=None,   # stop after this many seconds of training steps
+                  net='base',          # Paper B's network variant, see `PAPER_B_NETS`
+                  jpeg=None,           # re-encode the images as JPEG of this quality first (None: the data as found)
                   threads=None),       # CPU threads: changes the speed, not the numbers
     'kaf': dict(model='kaf', dataset='iris', output='kernel', seed=0, epochs=100, bs=16, lr=1e-2, anchors=None, anchor_draw=None,
                 refresh='step', hidden=32, kernel='gaussian', standardize_y=True,
@@ -40,6 +42,14 @@ TASKS = {'iris': 'classification',   # what each tabular dataset is (its loss an
          'wine': 'classification', 'digits': 'classification', 'mnist': 'classification',
              'housing': 'regression'}
 KAF_OUTPUTS = {'classification': ('kernel', 'softmax', 'sigmoid'), 'regression': ('kernel', 'identity')}
+PAPER_B_NETS = {   # Paper B's network: the details its text leaves open, as named variants (chapter 11 draws each)
+    'base':  dict(ks=3, pool=2, lrn=False, fc=(), fc_wd=0.),        # our first guess: 3x3 convolutions, 2x2 pooling, no hidden layer
+    'k5':    dict(ks=5, pool=2, lrn=False, fc=(), fc_wd=0.),        # 5x5 convolutions
+    'pool3': dict(ks=3, pool=3, lrn=False, fc=(), fc_wd=0.),        # 3x3 max pooling with stride 2
+    'lrn':   dict(ks=3, pool=2, lrn=True, fc=(), fc_wd=0.),         # local response normalisation after each pooling
+    'fc':    dict(ks=3, pool=2, lrn=False, fc=(384, 192), fc_wd=4e-3),   # two hidden layers, weight decay 0.004 on them
+    'tf':    dict(ks=5, pool=3, lrn=True, fc=(384, 192), fc_wd=4e-3),    # all of TensorFlow's CIFAR-10 tutorial, 3 convs of 32
+}
 NOT_IDENTITY = ('threads',)                                  # keys that change the speed of a run, not its numbers
 SAVE_WEIGHTS = ('paper_b',)                                  # networks whose trained weights are published beside their result
 
@@ -80,6 +90,10 @@ def _check_cifar(c):
     if c['epoch_size'] is not None and c['epoch_size'] < c['bs']:
         raise ValueError(f'epoch_size={c["epoch_size"]} is smaller than one batch (bs={c["bs"]}): no training step would run')
     if c['augment'] is not None: _choice(c, 'augment', ('paper_a', 'paper_b'))
+    _choice(c, 'net', tuple(PAPER_B_NETS))
+    if c['net'] != 'base' and c['model'] != 'paper_b': raise ValueError(f"net={c['net']!r} is a variant of Paper B's network, not of {c['model']}'s")
+    if c['jpeg'] is not None and (isinstance(c['jpeg'], bool) or not isinstance(c['jpeg'], int) or not 1 <= c['jpeg'] <= 95):
+        raise ValueError(f"jpeg must be a JPEG quality from 1 to 95 (or None: the data as found), got {c['jpeg']!r}")
     if c['augment'] == c['model']: c['augment'] = None
     if c['per_channel'] is not None and bool(c['per_channel']) == PER_CHANNEL[c['model']]: c['per_channel'] = None
     return c
@@ -110,7 +124,8 @@ def check_config(cfg:dict) -> dict:
 
 # %% ../nbs/12a_configs.ipynb #31421b75
 TAGS = dict(per_channel='pc', bs='bs', lr='lr', limit='n', epoch_size='es', eval_size='ev', valid_limit='vl', augment='aug',
-            time_limit_s='t', anchors='m', anchor_draw='ad', refresh='r', hidden='h', kernel='k', standardize_y='sty', bias='b', split='sp')
+            time_limit_s='t', net='net', jpeg='q', anchors='m', anchor_draw='ad', refresh='r', hidden='h', kernel='k',
+            standardize_y='sty', bias='b', split='sp')
 _CORE = ('model', 'dataset', 'act', 'output', 'seed', 'epochs')
 
 def _fmt(v): return str(int(v)) if isinstance(v, bool) else f'{v:g}' if isinstance(v, float) else str(v)
@@ -130,6 +145,7 @@ def run_name(cfg:dict) -> str:
 BUDGETS = {
     'paper_b': {'full':    dict(epochs=200, seeds=(0, 1, 2)),
                 'reduced': dict(epochs=30, seeds=(0, 1, 2)),
+                'screen':  dict(epochs=30, seeds=(0, 1)),
                 'quick':   dict(epochs=3, seeds=(0,), limit=5000),
                 'tiny':    dict(epochs=2, seeds=(0,), bs=20)},
     'paper_a': {'full':    dict(epochs=200, seeds=(0, 1, 2)),
@@ -153,6 +169,8 @@ PAPER_A_ACTS = ('relu', 'elu', 'prelu', 'exponential')
 GRIDS = {
     'paper_b_cifar10':  dict(budgets='paper_b', model='paper_b', dataset='cifar10', acts=PAPER_B_ACTS),
     'paper_b_cifar100': dict(budgets='paper_b', model='paper_b', dataset='cifar100', acts=PAPER_B_ACTS),
+    'paper_b_screen':   dict(budgets='paper_b', model='paper_b', dataset='cifar10', acts=('relu', 'exponential'), nets=tuple(PAPER_B_NETS)),
+    'paper_b_jpeg50':   dict(budgets='paper_b', model='paper_b', dataset='cifar10', acts=('relu', 'exponential'), jpeg=50),
     'paper_a_cifar10':  dict(budgets='paper_a', model='paper_a', dataset='cifar10', acts=PAPER_A_ACTS),
     'kaf_compare': dict(budgets='kaf', datasets=('iris', 'wine', 'digits', 'housing'), seeds=10, bias=True, split='seed'),
     'kaf_mnist':   dict(budgets='kaf', datasets=('mnist',), seeds=3, bias=True, epochs=20),
@@ -195,4 +213,6 @@ def grid_configs(grid:str, budget:str='reduced') -> list:
     if g['budgets'] == 'kaftron':
         return [check_config(dict(model='kaftron', dataset=d, output=o, seed=s, epochs=b['epochs']))
                 for s in seeds for d in b['datasets'] for o in g['outputs']]
-    return [check_config(dict(model=g['model'], dataset=g['dataset'], act=a, seed=s, **b)) for s in seeds for a in g['acts']]
+    fixed = {k: g[k] for k in ('net', 'jpeg') if k in g}
+    return [check_config(dict(model=g['model'], dataset=g['dataset'], act=a, seed=s, **b, **fixed, **({} if n == 'base' else dict(net=n))))
+            for s in seeds for n in g.get('nets', ('base',)) for a in g['acts']]

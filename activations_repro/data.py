@@ -22,9 +22,9 @@ from .files import CACHE_ENV, cache_dir, file_lock, atomic_save
 
 # %% auto #0
 __all__ = ['DATA_ENV', 'SOURCES', 'KNOWN_SHA256', 'TABULAR', 'AUGMENT', 'verify_archive', 'extract_archive', 'locate',
-           'load_images', 'make_fake_archive', 'make_fake_housing', 'fake_data_env', 'restore_env', 'load_tabular',
-           'IndexedDL', 'tabular_dls', 'ToFloat', 'TFDistort', 'CenterCrop', 'Standardize', 'TensorDL', 'cifar_dls',
-           'stratified_subset']
+           'load_images', 'reencoded', 'make_fake_archive', 'make_fake_housing', 'fake_data_env', 'restore_env',
+           'load_tabular', 'IndexedDL', 'tabular_dls', 'ToFloat', 'TFDistort', 'CenterCrop', 'Standardize', 'TensorDL',
+           'cifar_dls', 'stratified_subset']
 
 # %% ../nbs/10_data.ipynb #d6a56088
 DATA_ENV = 'ACTIVATIONS_REPRO_DATA'
@@ -128,18 +128,37 @@ def _decode_split(root:Path, split:str, classes=None):
     y = np.array([lbl[p.parent.name] for p in files])
     return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(y), classes, files[0].suffix.lower()
 
-def load_images(name:str) -> dict:
+def load_images(name:str,
+                jpeg:int|None=None) -> dict: # JPEG-encode the images once more at this quality (see `reencoded`)
     "Dataset `name` as uint8 tensors: x_train (N,3,H,W), y_train, x_test, y_test, classes, variant."
     root = locate(name); src = _source(name)
     stamp = root.parent/'.complete'
     key = hashlib.sha1((str(root.resolve()) + (stamp.read_text() if stamp.exists() else '')).encode()).hexdigest()[:10]
     f = cache_dir()/f'{name}-{key}.pt'
+    if jpeg: return reencoded(load_images(name), jpeg, f.with_name(f'{f.stem}-q{jpeg}.pt'))
     if f.exists(): return torch.load(f)
     xtr, ytr, classes, ext = _decode_split(root, src['splits'][0])
     xte, yte, _, _ = _decode_split(root, src['splits'][1], classes)
     variant = {'cifar10': 'CIFAR-10', 'cifar100': 'CIFAR-100', 'mnist': 'MNIST'}[name] + (' JPEG q75' if ext != '.png' else ' PNG')
     d = dict(x_train=xtr, y_train=ytr, x_test=xte, y_test=yte, classes=classes, variant=variant)
     atomic_save(d, f); return d
+
+# %% ../nbs/10_data.ipynb #5bd0d002
+def _jpeg(x:Tensor, quality:int) -> Tensor:
+    "uint8 images (N, 3, H, W) through a JPEG encoding at `quality` and back."
+    import io
+    out = torch.empty_like(x)
+    for i, im in enumerate(x.permute(0, 2, 3, 1).numpy()):
+        buf = io.BytesIO(); Image.fromarray(im).save(buf, format='JPEG', quality=quality)
+        out[i] = torch.from_numpy(np.asarray(Image.open(buf).convert('RGB'))).permute(2, 0, 1)
+    return out
+
+def reencoded(d:dict, quality:int, cache:Path|None=None) -> dict:
+    "The images of `d` (as `load_images` returns them) JPEG-encoded once more at `quality`; cached in `cache` if given."
+    if cache is not None and cache.exists(): return torch.load(cache)
+    e = dict(d, x_train=_jpeg(d['x_train'], quality), x_test=_jpeg(d['x_test'], quality), variant=f"{d['variant']}, re-encoded q{quality}")
+    if cache is not None: atomic_save(e, cache)
+    return e
 
 # %% ../nbs/10_data.ipynb #a1c88749
 def make_fake_archive(path:Path, folder='cifar100', n_classes=3, per_class=4, size=32, ext='png', seed=0) -> Path:
@@ -292,10 +311,11 @@ def cifar_dls(name='cifar10',     # 'cifar10' or 'cifar100'
               augment='paper_b',  # one of `AUGMENT`
               bs=100,             # batch size (both papers: 100)
               limit:int|None=None, # keep only this many training (and test) images, for tests
-              device=None, seed=0) -> DataLoaders:
+              device=None, seed=0,
+              jpeg:int|None=None) -> DataLoaders: # JPEG-encode the images once more at this quality
     "fastai DataLoaders for CIFAR with the papers' augmentation; `dls.variant` names the data variant."
     if augment not in AUGMENT: raise ValueError(f'unknown augment {augment!r}; valid: {", ".join(AUGMENT)}')
-    d = load_images(name); size = AUGMENT[augment]['size']
+    d = load_images(name, jpeg); size = AUGMENT[augment]['size']
     g = torch.Generator().manual_seed(seed)
     sub = lambda x, y: (x, y) if limit is None else (lambda i: (x[i], y[i]))(torch.randperm(len(y), generator=g)[:limit])
     xtr, ytr = sub(d['x_train'], d['y_train']); xte, yte = sub(d['x_test'], d['y_test'])

@@ -23,14 +23,14 @@ from fastai.torch_core import set_seed
 from .learnable import activation_params
 from .data import cifar_dls, tabular_dls, load_tabular, stratified_subset
 from .kernel import KAFNet, draw_anchors, link_curve, kaf_tron, knn_on_index
-from .models import get_model
-from .configs import check_config, run_name, family, SAVE_WEIGHTS, NOT_IDENTITY
+from .models import get_model, decayed_weights
+from .configs import check_config, run_name, family, SAVE_WEIGHTS, NOT_IDENTITY, PAPER_B_NETS
 from .results import make_record, claim_run
 from .files import write_json_atomic, atomic_save
 
 # %% auto #0
 __all__ = ['FINAL_KEYS', 'new_hist', 'Recording', 'StepTimer', 'EpochStats', 'TrackA', 'LossTrace', 'TrackKernel',
-           'RefreshAnchors', 'TimeLimit', 'EpochCheckpoint', 'restore', 'adam', 'eval_counts', 'knn_final',
+           'RefreshAnchors', 'TimeLimit', 'EpochCheckpoint', 'restore', 'adam', 'L2Penalty', 'eval_counts', 'knn_final',
            'RunLearner', 'make_learner', 'final_metrics', 'weights_path', 'num_threads', 'train_run', 'kaftron_run',
            'load_trained']
 
@@ -186,6 +186,20 @@ def _recorders(cfg) -> list:
     cbs = [StepTimer(), EpochStats(), TrackA(), LossTrace(), TimeLimit(cfg.get('time_limit_s'))]
     return cbs + ([RefreshAnchors(), TrackKernel()] if family(cfg) == 'kaf' else [ChannelsLast()])
 
+# %% ../nbs/13_train.ipynb #5bd0e002
+class L2Penalty(Recording):
+    "Add `wd`/2 · Σ w² of `weights` to the training loss before the backward pass."
+    order = 1
+    def __init__(self, weights:list, wd:float): self.weights, self.wd = weights, wd
+    def after_loss(self):
+        if self.training: self.learn.loss_grad = self.learn.loss_grad + self.wd/2*sum(w.square().sum() for w in self.weights)
+
+# %% ../nbs/13_train.ipynb #5bd0e003
+def _regularizers(cfg:dict, model) -> list:
+    "The callbacks that regularise `cfg`'s network: the weight decay of Paper B's hidden layers, where its variant has one."
+    wd = PAPER_B_NETS[cfg['net']]['fc_wd'] if family(cfg) == 'cifar' else 0.
+    return [L2Penalty(decayed_weights(model), wd)] if wd else []
+
 # %% ../nbs/13_train.ipynb #a847104e
 def _kaf_parts(cfg, device):
     "DataLoaders, model, loss and metric for a kernel-activation run."
@@ -212,13 +226,13 @@ def _kaf_parts(cfg, device):
 
 # %% ../nbs/13_train.ipynb #2cd9add5
 def _cifar_parts(cfg, device):
-    dls = cifar_dls(cfg['dataset'], cfg['augment'] or cfg['model'], cfg['bs'], cfg['limit'], device=device, seed=cfg['seed'])
+    dls = cifar_dls(cfg['dataset'], cfg['augment'] or cfg['model'], cfg['bs'], cfg['limit'], device=device, seed=cfg['seed'], jpeg=cfg['jpeg'])
     if cfg['epoch_size']: dls.train.epoch_size = cfg['epoch_size']
     v = dls.valid; keep = None
     if cfg['eval_size']: keep = stratified_subset(v.y, cfg['eval_size'])
     elif cfg['valid_limit']: keep = torch.arange(min(cfg['valid_limit'], len(v.y)))
     if keep is not None: v.x, v.y = v.x[keep], v.y[keep]; v.n = len(v.y)
-    return dls, get_model(cfg['model'], cfg['act'], dls.c, cfg['per_channel'])
+    return dls, get_model(cfg['model'], cfg['act'], dls.c, cfg['per_channel'], cfg['net'])
 
 def eval_counts(learn) -> dict:
     "{class name: number of evaluation images} of a learner's validation set."
@@ -253,7 +267,7 @@ def make_learner(cfg:dict, device=None, ckpt:Path|None=None, cbs=()) -> RunLearn
     cfg = check_config(cfg); set_seed(cfg['seed'], reproducible=True)
     if family(cfg) == 'kaf': dls, model, loss, metric = _kaf_parts(cfg, device)
     else: (dls, model), loss, metric = _cifar_parts(cfg, device), CrossEntropyLossFlat(), accuracy
-    cbs = _recorders(cfg) + ([EpochCheckpoint(ckpt)] if ckpt else []) + list(cbs)
+    cbs = _recorders(cfg) + _regularizers(cfg, model) + ([EpochCheckpoint(ckpt)] if ckpt else []) + list(cbs)
     learn = RunLearner(dls, model, loss_func=loss, opt_func=adam(), lr=cfg['lr'], metrics=metric, cbs=cbs)
     if device is not None: learn.model.to(device)
     learn.cfg, learn.hist, learn.within = cfg, new_hist(), None; return learn
@@ -349,5 +363,5 @@ def load_trained(name:str,            # a run name, e.g. 'paper_b-cifar10-expone
     if st.get('config') != rec['config']:
         raise ValueError(f'{wf} (config of {run_name(st["config"]) if st.get("config") else "unknown"}) does not match {rf}; refusing to load')
     n_classes = len(rec.get('eval_class_counts') or range(100 if rec['config']['dataset'] == 'cifar100' else 10))
-    model = get_model(rec['config']['model'], rec['config']['act'], n_classes, rec['config']['per_channel'])
+    model = get_model(rec['config']['model'], rec['config']['act'], n_classes, rec['config']['per_channel'], rec['config'].get('net', 'base'))
     model.load_state_dict(st['state_dict']); return model.eval(), rec
