@@ -24,9 +24,13 @@ install: $(BIN)/.installed
 lint: install
 	$(BIN)/ruff check --select F activations_repro tests scripts
 
-# tests never read downloaded data: every notebook and test builds its own small fixtures
+# tests never read downloaded data: every notebook and test builds its own small fixtures; the report chapters read the
+# result files of tiny runs trained first on fake data (experiments.write_report_fixtures), since a chapter never trains
+FIXTURES := $(or $(TMPDIR),/tmp)/activations_repro-report-fixtures
 test: lint
-	env -u ACTIVATIONS_REPRO_DATA $(BIN)/nbdev-test --n-workers 2
+	rm -rf $(FIXTURES)
+	env -u ACTIVATIONS_REPRO_DATA $(BIN)/python -c "from activations_repro.experiments import write_report_fixtures; write_report_fixtures('$(FIXTURES)', workers=2)"
+	env -u ACTIVATIONS_REPRO_DATA AR_RESULTS=$(FIXTURES)/results $(BIN)/nbdev-test --n-workers 2
 	env -u ACTIVATIONS_REPRO_DATA $(BIN)/pytest -q -n 2 tests
 
 # train the runs whose result files are missing (resuming from results/checkpoints/); needs the data

@@ -21,9 +21,12 @@ __all__ = ['SELU_LAMBDA', 'SELU_ALPHA', 'CATALOG', 'HIDDEN_GUIDE', 'OUTPUT_GUIDE
 
 # %% ../nbs/00_catalog.ipynb #83f3725d
 def sigmoid(x):
-    x = np.asarray(x, dtype=float); e = np.exp(-np.abs(x))                # never overflows, full precision in both tails
+    x = np.asarray(x, dtype=float)
+    e = np.exp(-np.abs(x))                # never overflows, full precision in both tails
     return np.where(x >= 0, 1/(1 + e), e/(1 + e))
-def d_sigmoid(x): s = sigmoid(x); return s*(1 - s)
+def d_sigmoid(x):
+    s = sigmoid(x)
+    return s*(1 - s)
 
 # %% ../nbs/00_catalog.ipynb #9ff05599
 SELU_LAMBDA, SELU_ALPHA = 1.0507009873554805, 1.6732632423543772
@@ -32,40 +35,65 @@ _GELU_C = math.sqrt(2/math.pi)
 def _a(x): return np.asarray(x, dtype=float)
 def relu(x): return np.maximum(_a(x), 0.)
 def d_relu(x): return (_a(x) > 0).astype(float)
-def leaky_relu(x, slope=0.01): x = _a(x); return np.where(x > 0, x, slope*x)
+def leaky_relu(x, slope=0.01):
+    x = _a(x)
+    return np.where(x > 0, x, slope*x)
 def d_leaky_relu(x, slope=0.01): return np.where(_a(x) > 0, 1., slope)
 def prelu(x, a=0.25): return leaky_relu(x, a)
 def d_prelu(x, a=0.25): return d_leaky_relu(x, a)
-def elu(x, alpha=1.): x = _a(x); return np.where(x > 0, x, alpha*np.expm1(np.minimum(x, 0)))
-def d_elu(x, alpha=1.): x = _a(x); return np.where(x > 0, 1., alpha*np.exp(np.minimum(x, 0)))
+def elu(x, alpha=1.):
+    x = _a(x)
+    return np.where(x > 0, x, alpha*np.expm1(np.minimum(x, 0)))
+def d_elu(x, alpha=1.):
+    x = _a(x)
+    return np.where(x > 0, 1., alpha*np.exp(np.minimum(x, 0)))
 def selu(x): return SELU_LAMBDA*elu(x, SELU_ALPHA)
 def d_selu(x): return SELU_LAMBDA*d_elu(x, SELU_ALPHA)
 def tanh(x): return np.tanh(_a(x))
 def d_tanh(x): return 1 - np.tanh(_a(x))**2
 def softplus(x): return np.logaddexp(0., _a(x))
 def d_softplus(x): return sigmoid(x)
-def silu(x): x = _a(x); return x*sigmoid(x)
-def d_silu(x): x = _a(x); s = sigmoid(x); return s*(1 + x*(1 - s))
+def silu(x):
+    x = _a(x)
+    return x*sigmoid(x)
+def d_silu(x):
+    x = _a(x)
+    s = sigmoid(x)
+    return s*(1 + x*(1 - s))
 _erf = np.vectorize(math.erf, otypes=[float])
 
-def gelu(x): x = _a(x); return 0.5*x*(1 + _erf(x/math.sqrt(2)))
-def d_gelu(x): x = _a(x); return 0.5*(1 + _erf(x/math.sqrt(2))) + x*np.exp(-x**2/2)/math.sqrt(2*math.pi)
-def gelu_tanh(x): x = _a(x); return 0.5*x*(1 + np.tanh(_GELU_C*(x + 0.044715*x**3)))
+def gelu(x):
+    x = _a(x)
+    return 0.5*x*(1 + _erf(x/math.sqrt(2)))
+def d_gelu(x):
+    x = _a(x)
+    return 0.5*(1 + _erf(x/math.sqrt(2))) + x*np.exp(-x**2/2)/math.sqrt(2*math.pi)
+def gelu_tanh(x):
+    x = _a(x)
+    return 0.5*x*(1 + np.tanh(_GELU_C*(x + 0.044715*x**3)))
 def d_gelu_tanh(x):
-    x = _a(x); t = np.tanh(_GELU_C*(x + 0.044715*x**3))
+    x = _a(x)
+    t = np.tanh(_GELU_C*(x + 0.044715*x**3))
     return 0.5*(1 + t) + 0.5*x*(1 - t**2)*_GELU_C*(1 + 3*0.044715*x**2)
-def mish(x): x = _a(x); return x*np.tanh(softplus(x))
-def d_mish(x): x = _a(x); t = np.tanh(softplus(x)); return t + x*(1 - t**2)*sigmoid(x)
+def mish(x):
+    x = _a(x)
+    return x*np.tanh(softplus(x))
+def d_mish(x):
+    x = _a(x)
+    t = np.tanh(softplus(x))
+    return t + x*(1 - t**2)*sigmoid(x)
 
 # %% ../nbs/00_catalog.ipynb #ee4d5e30
 def softmax(x, axis=-1):
     "Softmax along `axis`, shifted by the max so that exp never overflows."
-    x = _a(x); e = np.exp(x - x.max(axis=axis, keepdims=True))
+    x = _a(x)
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
     return e/e.sum(axis=axis, keepdims=True)
 
 def softmax_jacobian(x):
     "Jacobian ds_i/dx_j = s_i (delta_ij - s_j) of softmax over a 1-D vector `x`."
-    s = softmax(x); return np.diag(s) - np.outer(s, s)
+    s = softmax(x)
+    return np.diag(s) - np.outer(s, s)
 
 # %% ../nbs/00_catalog.ipynb #c6d75ea9
 @dataclass
@@ -106,7 +134,8 @@ CATALOG = {a.name: a for a in [
 # %% ../nbs/00_catalog.ipynb #16cdd103
 def check_properties(act:Act, lo=-60., hi=60., n=240_001):
     "Recompute `act`'s claimed properties on a grid over [lo, hi]; returns {property: measured}."
-    x = np.linspace(lo, hi, n); y, d = act.f(x), act.df(x)
+    x = np.linspace(lo, hi, n)
+    y, d = act.f(x), act.df(x)
     tail = lambda v: abs(v[-1] - v[-n//20]) < 1e-6*(1 + abs(v[-1]))   # flat over the last 5% of the grid
     dead = act.df(np.linspace(-10, -1, 1001))                         # a true zero, not an underflow
     return dict(bounded_below=tail(y[::-1]), bounded_above=tail(y),
@@ -120,21 +149,29 @@ def claimed(act:Act): return {k: getattr(act, k) for k in ('bounded_below','boun
 def compare_with_torch(act:Act, x):
     "Max abs differences (value, derivative) between the NumPy reference and PyTorch/autograd at `x`."
     t = torch.tensor(x, dtype=torch.float64, requires_grad=True)
-    y = act.torch_fn()(t); y.sum().backward()
+    y = act.torch_fn()(t)
+    y.sum().backward()
     return float(np.abs(act.f(x) - y.detach().numpy()).max()), float(np.abs(act.df(x) - t.grad.numpy()).max())
 
 # %% ../nbs/00_catalog.ipynb #ac1ba146
 def plot_catalog(names=None, lo=-4., hi=4., ncols=4):
     "One panel per activation: f (solid) and f' (dashed)."
     import matplotlib.pyplot as plt
-    names = list(names or CATALOG); x = np.linspace(lo, hi, 801)
+    names = list(names or CATALOG)
+    x = np.linspace(lo, hi, 801)
     nrows = -(-len(names)//ncols)
     fig, axs = plt.subplots(nrows, ncols, figsize=(3.2*ncols, 2.6*nrows), sharex=True)
     for ax, n in zip(axs.flat, names):
-        a = CATALOG[n]; ax.plot(x, a.f(x), label='f'); ax.plot(x, a.df(x), '--', label="f'")
-        ax.axhline(0, c='k', lw=.5); ax.axvline(0, c='k', lw=.5); ax.set_title(n); ax.set_ylim(-2, 4)
+        a = CATALOG[n]
+        ax.plot(x, a.f(x), label='f')
+        ax.plot(x, a.df(x), '--', label="f'")
+        ax.axhline(0, c='k', lw=.5)
+        ax.axvline(0, c='k', lw=.5)
+        ax.set_title(n)
+        ax.set_ylim(-2, 4)
     for ax in list(axs.flat)[len(names):]: ax.axis('off')
-    axs.flat[0].legend(); fig.tight_layout()
+    axs.flat[0].legend()
+    fig.tight_layout()
     return fig
 
 # %% ../nbs/00_catalog.ipynb #bf25c32a

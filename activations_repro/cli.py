@@ -21,7 +21,8 @@ def user_errors(f, *args, **kwargs):
     "Call `f`; a ValueError or FileNotFoundError becomes one line on stderr and exit status 2."
     try: return f(*args, **kwargs)
     except (ValueError, FileNotFoundError) as e:
-        print(f'error: {e}', file=sys.stderr); sys.exit(2)
+        print(f'error: {e}', file=sys.stderr)
+        sys.exit(2)
 
 # %% ../nbs/15_cli.ipynb #2f649745
 @call_parse
@@ -49,8 +50,10 @@ def ar_run(act:str='relu',            # activation: relu, elu, prelu, rational, 
 
 # %% ../nbs/15_cli.ipynb #93dafc23
 @call_parse
-def ar_grid(grid:str='paper_b_cifar10', # a name in configs.GRIDS: paper_b_cifar10, paper_a_cifar10, kaf_compare, kaftron, ...
-            budget:str='reduced',       # a budget of the grid's family, see `configs.BUDGETS` (e.g. full, reduced, quick, tiny)
+# a name in configs.GRIDS: paper_b_cifar10, paper_a_cifar10, kaf_compare, kaftron, ...
+def ar_grid(grid:str='paper_b_cifar10',
+            # a budget of the grid's family, see `configs.BUDGETS` (e.g. full, reduced, quick, tiny)
+            budget:str='reduced',
             out:str='results',          # folder of result files
             shard:str='0/1',            # run only shard i of n, as "i/n"
             workers:int=1,              # worker processes (local engine)

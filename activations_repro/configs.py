@@ -19,15 +19,16 @@ FAMILY_DEFAULTS = {
     'cifar': dict(model='paper_b', dataset='cifar10', act='relu', per_channel=None, seed=0, epochs=30, bs=100, lr=1e-3,
                   limit=None,          # keep this many training images (a class-balanced random subset)
                   epoch_size=None,     # images per epoch, drawn afresh each epoch (None: the whole training set)
-                  eval_size=None,      # evaluate on a class-stratified subset of this many test images (None: all of them)
+                  # evaluate on a class-stratified subset of this many test images (None: all of them)
+                  eval_size=None,
                   valid_limit=None,    # legacy: the first N test images in file order (the old Paper A runs)
                   augment=None,        # None: the network's own paper ('paper_a' or 'paper_b')
                   time_limit_s=None,   # stop after this many seconds of training steps
                   net='base',          # Paper B's network variant, see `PAPER_B_NETS`
                   jpeg=None,           # re-encode the images as JPEG of this quality first (None: the data as found)
                   threads=None),       # CPU threads: changes the speed, not the numbers
-    'kaf': dict(model='kaf', dataset='iris', output='kernel', seed=0, epochs=100, bs=16, lr=1e-2, anchors=None, anchor_draw=None,
-                refresh='step', hidden=32, kernel='gaussian', standardize_y=True,
+    'kaf': dict(model='kaf', dataset='iris', output='kernel', seed=0, epochs=100, bs=16, lr=1e-2, anchors=None,
+                anchor_draw=None, refresh='step', hidden=32, kernel='gaussian', standardize_y=True,
                 bias=False,          # affine layers in the index network (False: the source's network)
                 split=0,             # seed of the stratified 80/20 train/test split (MNIST: its official split, 0 only)
                 threads=None),
@@ -35,23 +36,28 @@ FAMILY_DEFAULTS = {
 }
 MODEL_FAMILY = {'paper_a': 'cifar', 'paper_b': 'cifar', 'kaf': 'kaf', 'kaftron': 'kaftron'}
 PER_CHANNEL = {'paper_a': True, 'paper_b': False}           # each paper's choice: one `a` per channel, or per layer
-KAF_DATA = {'iris': dict(epochs=100, bs=16, lr=1e-2, anchors=60), 'wine': dict(epochs=100, bs=16, lr=1e-2, anchors=70),
-            'digits': dict(epochs=30, bs=64, lr=3e-3, anchors=500), 'housing': dict(epochs=20, bs=128, lr=3e-3, anchors=1000),
+KAF_DATA = {'iris': dict(epochs=100, bs=16, lr=1e-2, anchors=60),
+            'wine': dict(epochs=100, bs=16, lr=1e-2, anchors=70),
+            'digits': dict(epochs=30, bs=64, lr=3e-3, anchors=500),
+            'housing': dict(epochs=20, bs=128, lr=3e-3, anchors=1000),
             'mnist': dict(epochs=3, bs=128, lr=1e-3, anchors=1000)}
-TASKS = {'iris': 'classification',   # what each tabular dataset is (its loss and metric follow, in `train`)
-         'wine': 'classification', 'digits': 'classification', 'mnist': 'classification',
-             'housing': 'regression'}
+# what each tabular dataset is (its loss and metric follow, in `train`)
+TASKS = dict(iris='classification', wine='classification', digits='classification', mnist='classification',
+             housing='regression')
 KAF_OUTPUTS = {'classification': ('kernel', 'softmax', 'sigmoid'), 'regression': ('kernel', 'identity')}
 PAPER_B_NETS = {   # Paper B's network: the details its text leaves open, as named variants (chapter 11 draws each)
-    'base':  dict(ks=3, pool=2, lrn=False, fc=(), fc_wd=0.),        # our first guess: 3x3 convolutions, 2x2 pooling, no hidden layer
+    # our first guess: 3x3 convolutions, 2x2 pooling, no hidden layer
+    'base':  dict(ks=3, pool=2, lrn=False, fc=(), fc_wd=0.),
     'k5':    dict(ks=5, pool=2, lrn=False, fc=(), fc_wd=0.),        # 5x5 convolutions
     'pool3': dict(ks=3, pool=3, lrn=False, fc=(), fc_wd=0.),        # 3x3 max pooling with stride 2
     'lrn':   dict(ks=3, pool=2, lrn=True, fc=(), fc_wd=0.),         # local response normalisation after each pooling
     'fc':    dict(ks=3, pool=2, lrn=False, fc=(384, 192), fc_wd=4e-3),   # two hidden layers, weight decay 0.004 on them
-    'tf':    dict(ks=5, pool=3, lrn=True, fc=(384, 192), fc_wd=4e-3),    # all of TensorFlow's CIFAR-10 tutorial, 3 convs of 32
+    # all of TensorFlow's CIFAR-10 tutorial, 3 convs of 32
+    'tf':    dict(ks=5, pool=3, lrn=True, fc=(384, 192), fc_wd=4e-3),
 }
 NOT_IDENTITY = ('threads',)                                  # keys that change the speed of a run, not its numbers
-SAVE_WEIGHTS = ('paper_b',)                                  # networks whose trained weights are published beside their result
+# networks whose trained weights are published beside their result
+SAVE_WEIGHTS = ('paper_b',)
 
 # %% ../nbs/12a_configs.ipynb #49584a9a
 def family(cfg:dict) -> str:
@@ -62,77 +68,107 @@ def family(cfg:dict) -> str:
 
 def defaults(cfg:dict) -> dict:
     "The defaults that apply to `cfg`: its family's table, with the dataset's own settings for the kernel family."
-    fam = family(cfg); d = dict(FAMILY_DEFAULTS[fam], model=cfg.get('model', FAMILY_DEFAULTS[fam]['model']))
+    fam = family(cfg)
+    d = dict(FAMILY_DEFAULTS[fam], model=cfg.get('model', FAMILY_DEFAULTS[fam]['model']))
     if fam == 'kaf':
-        ds = cfg.get('dataset', d['dataset']); d.update(KAF_DATA.get(ds, {}))
+        ds = cfg.get('dataset', d['dataset'])
+        d.update(KAF_DATA.get(ds, {}))
         if cfg.get('output', 'kernel') == 'kernel':
             d['anchor_draw'] = 'random' if TASKS.get(ds) == 'regression' else 'stratified'
         else: d.update(anchors=None, anchor_draw=None, refresh=None, kernel=None)
     return d
 
 # %% ../nbs/12a_configs.ipynb #9cfcc846
-def _positive_int(cfg, k, allow_none=False):
+def _positive_int(cfg:dict, k:str, allow_none:bool=False):
+    "Refuse a value of `cfg[k]` that is not a positive int (or None, if allowed)."
     v = cfg[k]
     if allow_none and v is None: return
     if isinstance(v, bool) or not isinstance(v, int) or v < 1:
         raise ValueError(f'{k} must be a positive integer, got {v!r}')
 
-def _choice(cfg, k, valid):
+# %% ../nbs/12a_configs.ipynb #6a7b0001
+def _whole(v) -> bool: return isinstance(v, int) and not isinstance(v, bool)
+
+def _choice(cfg:dict, k:str, valid):
+    "Refuse a value of `cfg[k]` that is not one of `valid`, listing them."
     if cfg[k] not in valid: raise ValueError(f'unknown {k} {cfg[k]!r}; valid names: {", ".join(map(str, valid))}')
 
-def _check_cifar(c):
-    from activations_repro.learnable import ACTIVATIONS      # here, not at import: the command line's --help stays instant
-    _choice(c, 'dataset', ('cifar10', 'cifar100')); _choice(c, 'act', ACTIVATIONS)
+# %% ../nbs/12a_configs.ipynb #6a7b0003
+def _check_cifar_sizes(c:dict):
+    "The CIFAR family's counts: epochs, batch, image subsets; each subset at least one batch."
     for k in ('epochs', 'bs'): _positive_int(c, k)
     for k in ('limit', 'epoch_size', 'eval_size', 'valid_limit'): _positive_int(c, k, allow_none=True)
-    if c['limit'] is not None and c['limit'] < c['bs']:
-        raise ValueError(f'limit={c["limit"]} keeps fewer training images than one batch (bs={c["bs"]}): no training step would run')
-    if c['epoch_size'] is not None and c['epoch_size'] < c['bs']:
-        raise ValueError(f'epoch_size={c["epoch_size"]} is smaller than one batch (bs={c["bs"]}): no training step would run')
+    for k, what in (('limit', 'keeps fewer training images than'), ('epoch_size', 'is smaller than')):
+        if c[k] is not None and c[k] < c['bs']:
+            raise ValueError(f'{k}={c[k]} {what} one batch (bs={c["bs"]}): no training step would run')
+
+# %% ../nbs/12a_configs.ipynb #6a7b0004
+def _check_cifar(c:dict) -> dict:
+    "A CIFAR configuration, checked; a value that is the paper's own choice is stored as the default."
+    from activations_repro.learnable import ACTIVATIONS           # here, not at import: `--help` stays instant
+    _choice(c, 'dataset', ('cifar10', 'cifar100'))
+    _choice(c, 'act', ACTIVATIONS)
+    _check_cifar_sizes(c)
     if c['augment'] is not None: _choice(c, 'augment', ('paper_a', 'paper_b'))
     _choice(c, 'net', tuple(PAPER_B_NETS))
-    if c['net'] != 'base' and c['model'] != 'paper_b': raise ValueError(f"net={c['net']!r} is a variant of Paper B's network, not of {c['model']}'s")
-    if c['jpeg'] is not None and (isinstance(c['jpeg'], bool) or not isinstance(c['jpeg'], int) or not 1 <= c['jpeg'] <= 95):
+    if c['net'] != 'base' and c['model'] != 'paper_b':
+        raise ValueError(f"net={c['net']!r} is a variant of Paper B's network, not of {c['model']}'s")
+    if c['jpeg'] is not None and not (_whole(c['jpeg']) and 1 <= c['jpeg'] <= 95):
         raise ValueError(f"jpeg must be a JPEG quality from 1 to 95 (or None: the data as found), got {c['jpeg']!r}")
     if c['augment'] == c['model']: c['augment'] = None
     if c['per_channel'] is not None and bool(c['per_channel']) == PER_CHANNEL[c['model']]: c['per_channel'] = None
     return c
 
-def _check_kaf(c):
-    _choice(c, 'dataset', tuple(TASKS)); _choice(c, 'output', KAF_OUTPUTS[TASKS[c['dataset']]])
+# %% ../nbs/12a_configs.ipynb #6a7b0005
+def _check_kaf(c:dict) -> dict:
+    "A kernel-activation configuration, checked."
+    _choice(c, 'dataset', tuple(TASKS))
+    _choice(c, 'output', KAF_OUTPUTS[TASKS[c['dataset']]])
     for k in ('epochs', 'bs', 'hidden'): _positive_int(c, k)
     if not isinstance(c['bias'], bool): raise ValueError(f'bias must be True or False, got {c["bias"]!r}')
-    if isinstance(c['split'], bool) or not isinstance(c['split'], int) or c['split'] < 0: raise ValueError(f'split must be a non-negative integer, got {c["split"]!r}')
-    if c['dataset'] == 'mnist' and c['split'] != 0: raise ValueError(f'MNIST has one official train/test split: split must be 0, got {c["split"]}')
+    if not (_whole(c['split']) and c['split'] >= 0):
+        raise ValueError(f'split must be a non-negative integer, got {c["split"]!r}')
+    if c['dataset'] == 'mnist' and c['split'] != 0:
+        raise ValueError(f'MNIST has one official train/test split: split must be 0, got {c["split"]}')
     if c['output'] == 'kernel':
-        _positive_int(c, 'anchors'); _choice(c, 'refresh', ('step', 'epoch')); _choice(c, 'kernel', ('gaussian', 'epanechnikov'))
+        _positive_int(c, 'anchors')
+        _choice(c, 'refresh', ('step', 'epoch'))
+        _choice(c, 'kernel', ('gaussian', 'epanechnikov'))
     return c
 
-def _check_kaftron(c):
-    _choice(c, 'dataset', ('synthetic', 'housing')); _choice(c, 'output', ('kernel', 'isotonic')); _positive_int(c, 'epochs')
+# %% ../nbs/12a_configs.ipynb #6a7b0006
+def _check_kaftron(c:dict) -> dict:
+    "A K-AF-tron configuration, checked."
+    _choice(c, 'dataset', ('synthetic', 'housing'))
+    _choice(c, 'output', ('kernel', 'isotonic'))
+    _positive_int(c, 'epochs')
     return c
 
+# %% ../nbs/12a_configs.ipynb #6a7b0007
 def check_config(cfg:dict) -> dict:
     "`cfg` with its family's defaults filled in; a one-line error for an unknown key or an invalid value."
-    d = defaults(cfg); unknown = set(cfg) - set(d)
-    if unknown: raise ValueError(f'unknown config keys {sorted(unknown)} for model {d["model"]!r}; valid keys: {", ".join(d)}')
+    d = defaults(cfg)
+    if unknown := set(cfg) - set(d):
+        raise ValueError(f'unknown config keys {sorted(unknown)} for model {d["model"]!r}; valid keys: {", ".join(d)}')
     c = {**d, **cfg}
-    if not isinstance(c['seed'], int) or isinstance(c['seed'], bool): raise ValueError(f'seed must be an integer, got {c["seed"]!r}')
-    if not (isinstance(c.get('lr', 1.), (int, float)) and c.get('lr', 1.) > 0 and math.isfinite(c.get('lr', 1.))):
-        raise ValueError(f'lr must be a positive number, got {c["lr"]!r}')
+    if not _whole(c['seed']): raise ValueError(f'seed must be an integer, got {c["seed"]!r}')
+    lr = c.get('lr', 1.)
+    if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
+        raise ValueError(f'lr must be a positive number, got {lr!r}')
     return dict(cifar=_check_cifar, kaf=_check_kaf, kaftron=_check_kaftron)[family(c)](c)
 
 # %% ../nbs/12a_configs.ipynb #31421b75
-TAGS = dict(per_channel='pc', bs='bs', lr='lr', limit='n', epoch_size='es', eval_size='ev', valid_limit='vl', augment='aug',
-            time_limit_s='t', net='net', jpeg='q', anchors='m', anchor_draw='ad', refresh='r', hidden='h', kernel='k',
-            standardize_y='sty', bias='b', split='sp')
+TAGS = dict(per_channel='pc', bs='bs', lr='lr', limit='n', epoch_size='es', eval_size='ev', valid_limit='vl',
+            augment='aug', time_limit_s='t', net='net', jpeg='q', anchors='m', anchor_draw='ad', refresh='r',
+            hidden='h', kernel='k', standardize_y='sty', bias='b', split='sp')
 _CORE = ('model', 'dataset', 'act', 'output', 'seed', 'epochs')
 
 def _fmt(v): return str(int(v)) if isinstance(v, bool) else f'{v:g}' if isinstance(v, float) else str(v)
 
 def run_name(cfg:dict) -> str:
     "File-safe name of a run: 'paper_b-cifar10-exponential-s0-e200', then a tag for every non-default key."
-    c = check_config(cfg); d = defaults(c)
+    c = check_config(cfg)
+    d = defaults(c)
     what = c['act'] if family(c) == 'cifar' else c['output']
     parts = [c['model'], c['dataset'], what, f's{c["seed"]}', f'e{c["epochs"]}']
     for k in d:
@@ -169,15 +205,22 @@ PAPER_A_ACTS = ('relu', 'elu', 'prelu', 'exponential')
 GRIDS = {
     'paper_b_cifar10':  dict(budgets='paper_b', model='paper_b', dataset='cifar10', acts=PAPER_B_ACTS),
     'paper_b_cifar100': dict(budgets='paper_b', model='paper_b', dataset='cifar100', acts=PAPER_B_ACTS),
-    'paper_b_screen':   dict(budgets='paper_b', model='paper_b', dataset='cifar10', acts=('relu', 'exponential'), nets=tuple(PAPER_B_NETS)),
-    'paper_b_jpeg50':   dict(budgets='paper_b', model='paper_b', dataset='cifar10', acts=('relu', 'exponential'), jpeg=50),
+    'paper_b_screen':   dict(budgets='paper_b', model='paper_b', dataset='cifar10', acts=('relu', 'exponential'),
+                             nets=tuple(PAPER_B_NETS)),
+    'paper_b_jpeg50':   dict(budgets='paper_b', model='paper_b', dataset='cifar10', acts=('relu', 'exponential'),
+                             jpeg=50),
     'paper_a_cifar10':  dict(budgets='paper_a', model='paper_a', dataset='cifar10', acts=PAPER_A_ACTS),
-    'kaf_compare': dict(budgets='kaf', datasets=('iris', 'wine', 'digits', 'housing'), seeds=10, bias=True, split='seed'),
+    'kaf_compare': dict(budgets='kaf', datasets=('iris', 'wine', 'digits', 'housing'), seeds=10, bias=True,
+                        split='seed'),
     'kaf_mnist':   dict(budgets='kaf', datasets=('mnist',), seeds=3, bias=True, epochs=20),
-    'kaf_nobias':  dict(budgets='kaf', datasets=tuple(KAF_DATA), seeds=5),      # the source's bias-free network: an ablation
-    'kaf_lr':      dict(budgets='kaf', datasets=('iris', 'wine', 'digits'), outputs=('kernel', 'softmax'), lr=(1e-3, 1e-2, 1e-1, 1.0), seeds=3),
-    'kaf_anchors': dict(budgets='kaf', datasets=('digits',), outputs=('kernel',), anchors=(20, 100, 500, 1437), refresh=('step', 'epoch'), seeds=3),
-    'kaf_scale':   dict(budgets='kaf', datasets=('housing',), outputs=('kernel', 'identity'), standardize_y=(True, False), seeds=3),
+    # the source's bias-free network: an ablation
+    'kaf_nobias':  dict(budgets='kaf', datasets=tuple(KAF_DATA), seeds=5),
+    'kaf_lr':      dict(budgets='kaf', datasets=('iris', 'wine', 'digits'), outputs=('kernel', 'softmax'),
+                        lr=(1e-3, 1e-2, 1e-1, 1.0), seeds=3),
+    'kaf_anchors': dict(budgets='kaf', datasets=('digits',), outputs=('kernel',), anchors=(20, 100, 500, 1437),
+                        refresh=('step', 'epoch'), seeds=3),
+    'kaf_scale':   dict(budgets='kaf', datasets=('housing',), outputs=('kernel', 'identity'),
+                        standardize_y=(True, False), seeds=3),
     'kaftron':     dict(budgets='kaftron', outputs=('kernel', 'isotonic')),
 }
 
@@ -186,18 +229,23 @@ def budget_of(grid:str, budget:str) -> dict:
     "The budget table entry of `grid` at `budget`, with a one-line error for an unknown name."
     if grid not in GRIDS: raise ValueError(f'unknown grid {grid!r}; valid names: {", ".join(GRIDS)}')
     table = BUDGETS[GRIDS[grid]['budgets']]
-    if budget not in table: raise ValueError(f'unknown budget {budget!r} for grid {grid}; valid names: {", ".join(table)}')
+    if budget not in table:
+        raise ValueError(f'unknown budget {budget!r} for grid {grid}; valid names: {", ".join(table)}')
     return dict(table[budget])
 
-def _kaf_configs(g, b):
-    seeds = range(b['seeds'] or g['seeds']); ends = lambda t: tuple(t) if b['sweep'] == 'all' or len(t) < 2 else (t[0], t[-1])
+def _kaf_configs(g:dict, b:dict) -> list:
+    "The configurations of the kernel-activation grid `g` at the budget `b`: datasets × seeds × outputs × the grid's sweeps."
+    seeds = range(b['seeds'] or g['seeds'])
+    ends = lambda t: tuple(t) if b['sweep'] == 'all' or len(t) < 2 else (t[0], t[-1])
     dsets = [d for d in g['datasets'] if not b['datasets'] or d in b['datasets']]
     out = []
     for s, ds in product(seeds, dsets):
-        base = defaults(dict(model='kaf', dataset=ds)); ep = max(2, g.get('epochs', base['epochs'])//b['epoch_div'])
+        base = defaults(dict(model='kaf', dataset=ds))
+        ep = max(2, g.get('epochs', base['epochs'])//b['epoch_div'])
         outs = g.get('outputs') or KAF_OUTPUTS[TASKS[ds]]
-        for o, lr, m, r, sy in product(outs, ends(g.get('lr', (base['lr'],))), ends(g.get('anchors', (base['anchors'],))),
-                                       g.get('refresh', ('step',)), g.get('standardize_y', (True,))):
+        sweeps = (ends(g.get('lr', (base['lr'],))), ends(g.get('anchors', (base['anchors'],))), g.get('refresh', ('step',)),
+                  g.get('standardize_y', (True,)))
+        for o, lr, m, r, sy in product(outs, *sweeps):
             if o != 'kernel' and (m != base['anchors'] or r != 'step'): continue      # one baseline per setting
             c = dict(model='kaf', dataset=ds, output=o, seed=s, epochs=ep, lr=lr, standardize_y=sy,
                      bias=g.get('bias', False), split=s if g.get('split') == 'seed' else 0)
@@ -205,14 +253,17 @@ def _kaf_configs(g, b):
             out.append(check_config(c))
     return out
 
+# %% ../nbs/12a_configs.ipynb #6a7b0008
 def grid_configs(grid:str, budget:str='reduced') -> list:
     "The run configurations of `grid` at `budget`, seed-major (every activation's first seed comes first)."
-    b = budget_of(grid, budget); g = GRIDS[grid]
+    b = budget_of(grid, budget)
+    g = GRIDS[grid]
     if g['budgets'] == 'kaf': return _kaf_configs(g, b)
     seeds = b.pop('seeds')
     if g['budgets'] == 'kaftron':
         return [check_config(dict(model='kaftron', dataset=d, output=o, seed=s, epochs=b['epochs']))
                 for s in seeds for d in b['datasets'] for o in g['outputs']]
     fixed = {k: g[k] for k in ('net', 'jpeg') if k in g}
-    return [check_config(dict(model=g['model'], dataset=g['dataset'], act=a, seed=s, **b, **fixed, **({} if n == 'base' else dict(net=n))))
+    net = lambda n: {} if n == 'base' else dict(net=n)
+    return [check_config(dict(model=g['model'], dataset=g['dataset'], act=a, seed=s, **b, **fixed, **net(n)))
             for s in seeds for n in g.get('nets', ('base',)) for a in g['acts']]

@@ -32,7 +32,8 @@ SOURCES = {
     'cifar10': dict(url=URLs.CIFAR, archives=('cifar10-jpeg.tgz', 'cifar10.tgz'), folder='cifar10', splits=('train', 'test')),
     'cifar100': dict(url=URLs.CIFAR_100, archives=('cifar100.tgz',), folder='cifar100', splits=('train', 'test')),
     'mnist': dict(url=URLs.MNIST, archives=('mnist_png.tgz',), folder='mnist_png', splits=('training', 'testing')),
-    'housing': dict(url=None, archives=('cal_housing.tgz', 'housing.tgz'), folder='CaliforniaHousing'),   # downloads through scikit-learn
+    # downloads through scikit-learn
+    'housing': dict(url=None, archives=('cal_housing.tgz', 'housing.tgz'), folder='CaliforniaHousing'),
 }
 
 
@@ -49,7 +50,8 @@ KNOWN_SHA256 = {   # the archives whose content is known (../shared/data/README.
 
 def verify_archive(archive:Path, known:dict|None=None) -> str:
     "Read the whole archive: its SHA-256 (checked where the file is known) and, for gzip, every CRC; returns the SHA-256."
-    archive = Path(archive); h = hashlib.sha256()
+    archive = Path(archive)
+    h = hashlib.sha256()
     try:
         with open(archive, 'rb') as raw:
             for b in iter(lambda: raw.read(1 << 20), b''): h.update(b)
@@ -68,13 +70,18 @@ def verify_archive(archive:Path, known:dict|None=None) -> str:
 # %% ../nbs/10_data.ipynb #358b12ce
 def extract_archive(archive:Path, dest:Path|None=None) -> Path:
     "Verify `archive`, then extract it into `dest` (default: the cache) atomically; returns the extracted folder."
-    archive = Path(archive); dest = Path(dest or cache_dir()); dest.mkdir(parents=True, exist_ok=True)
+    archive = Path(archive)
+    dest = Path(dest or cache_dir())
+    dest.mkdir(parents=True, exist_ok=True)
     final = dest/archive.name.split('.')[0]
-    with file_lock(dest/f'.{final.name}.lock'):                        # one process extracts, the others wait and reuse it
+    # one process extracts, the others wait and reuse it
+    with file_lock(dest/f'.{final.name}.lock'):
         return _extract(archive, final)
 
 def _extract(archive, final):
-    st = archive.stat(); stamp = f'{st.st_size} {st.st_mtime_ns}'; done = final/'.complete'
+    st = archive.stat()
+    stamp = f'{st.st_size} {st.st_mtime_ns}'
+    done = final/'.complete'
     if done.exists() and done.read_text().split('\n')[0] == stamp: return final    # the same archive as last time
     sha = verify_archive(archive)
     if final.exists(): shutil.rmtree(final)                       # an interrupted extraction, or another archive's
@@ -85,7 +92,8 @@ def _extract(archive, final):
         shutil.rmtree(tmp, ignore_errors=True)
         raise ValueError(f'{archive} is corrupt or incomplete ({type(e).__name__}: {e}); nothing was cached. '
                          f'Replace the archive (or remove it to download) and retry.') from None
-    (tmp/'.complete').write_text(f'{stamp}\n{sha}\n'); os.replace(tmp, final)
+    (tmp/'.complete').write_text(f'{stamp}\n{sha}\n')
+    os.replace(tmp, final)
     return final
 
 # %% ../nbs/10_data.ipynb #27444123
@@ -113,10 +121,13 @@ def _fetch_housing() -> Path:
     "California housing through scikit-learn's downloader, written out in the archive's layout."
     from sklearn.datasets import fetch_california_housing
     d = fetch_california_housing(data_home=str(cache_dir()/'sklearn'), as_frame=False)
-    out = cache_dir()/'CaliforniaHousing'; out.mkdir(exist_ok=True)
-    X, y = d.data, d.target   # MedInc, HouseAge, AveRooms, AveBedrms, Population, AveOccup, Latitude, Longitude; value/1e5
+    out = cache_dir()/'CaliforniaHousing'
+    out.mkdir(exist_ok=True)
+    # MedInc, HouseAge, AveRooms, AveBedrms, Population, AveOccup, Latitude, Longitude; value/1e5
+    X, y = d.data, d.target
     raw = np.c_[X[:, 7], X[:, 6], X[:, 1], X[:, 2]*X[:, 4]/X[:, 5], X[:, 3]*X[:, 4]/X[:, 5], X[:, 4], X[:, 4]/X[:, 5], X[:, 0], y*1e5]
-    np.savetxt(out/'cal_housing.data', raw, delimiter=','); return out
+    np.savetxt(out/'cal_housing.data', raw, delimiter=',')
+    return out
 
 # %% ../nbs/10_data.ipynb #04041bfd
 def _decode_split(root:Path, split:str, classes=None):
@@ -131,7 +142,8 @@ def _decode_split(root:Path, split:str, classes=None):
 def load_images(name:str,
                 jpeg:int|None=None) -> dict: # JPEG-encode the images once more at this quality (see `reencoded`)
     "Dataset `name` as uint8 tensors: x_train (N,3,H,W), y_train, x_test, y_test, classes, variant."
-    root = locate(name); src = _source(name)
+    root = locate(name)
+    src = _source(name)
     stamp = root.parent/'.complete'
     key = hashlib.sha1((str(root.resolve()) + (stamp.read_text() if stamp.exists() else '')).encode()).hexdigest()[:10]
     f = cache_dir()/f'{name}-{key}.pt'
@@ -141,7 +153,8 @@ def load_images(name:str,
     xte, yte, _, _ = _decode_split(root, src['splits'][1], classes)
     variant = {'cifar10': 'CIFAR-10', 'cifar100': 'CIFAR-100', 'mnist': 'MNIST'}[name] + (' JPEG q75' if ext != '.png' else ' PNG')
     d = dict(x_train=xtr, y_train=ytr, x_test=xte, y_test=yte, classes=classes, variant=variant)
-    atomic_save(d, f); return d
+    atomic_save(d, f)
+    return d
 
 # %% ../nbs/10_data.ipynb #5bd0d002
 def _jpeg(x:Tensor, quality:int) -> Tensor:
@@ -149,7 +162,8 @@ def _jpeg(x:Tensor, quality:int) -> Tensor:
     import io
     out = torch.empty_like(x)
     for i, im in enumerate(x.permute(0, 2, 3, 1).numpy()):
-        buf = io.BytesIO(); Image.fromarray(im).save(buf, format='JPEG', quality=quality)
+        buf = io.BytesIO()
+        Image.fromarray(im).save(buf, format='JPEG', quality=quality)
         out[i] = torch.from_numpy(np.asarray(Image.open(buf).convert('RGB'))).permute(2, 0, 1)
     return out
 
@@ -163,11 +177,13 @@ def reencoded(d:dict, quality:int, cache:Path|None=None) -> dict:
 # %% ../nbs/10_data.ipynb #a1c88749
 def make_fake_archive(path:Path, folder='cifar100', n_classes=3, per_class=4, size=32, ext='png', seed=0) -> Path:
     "Write a small .tgz in the fastai CIFAR layout (folder/{train,test}/<class>/<i>.<ext>) with random images."
-    rng = np.random.default_rng(seed); path = Path(path)
+    rng = np.random.default_rng(seed)
+    path = Path(path)
     with tempfile.TemporaryDirectory() as td:
         for split in ('train', 'test'):
             for c in range(n_classes):
-                d = Path(td)/folder/split/f'class{c:02d}'; d.mkdir(parents=True)
+                d = Path(td)/folder/split/f'class{c:02d}'
+                d.mkdir(parents=True)
                 for i in range(per_class):
                     Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(d/f'{i:04d}.{ext}')
         with tarfile.open(path, 'w:gz') as tf: tf.add(Path(td)/folder, arcname=folder)
@@ -175,11 +191,14 @@ def make_fake_archive(path:Path, folder='cifar100', n_classes=3, per_class=4, si
 
 def make_fake_housing(path:Path, rows:int=400, seed:int=0) -> Path:
     "Write a small cal_housing.tgz in the StatLib layout (CaliforniaHousing/cal_housing.data) with plausible random rows."
-    rng = np.random.default_rng(seed); hh = rng.uniform(100, 2000, rows); inc = rng.uniform(0.5, 15, rows)
+    rng = np.random.default_rng(seed)
+    hh = rng.uniform(100, 2000, rows)
+    inc = rng.uniform(0.5, 15, rows)
     raw = np.c_[rng.uniform(-124, -114, rows), rng.uniform(32, 42, rows), rng.integers(1, 52, rows), hh*rng.uniform(3, 7, rows),
                 hh*rng.uniform(0.8, 1.3, rows), hh*rng.uniform(2, 4, rows), hh, inc, 40000*inc + rng.normal(0, 30000, rows).clip(-35000)]
     with tempfile.TemporaryDirectory() as td:
-        (Path(td)/'CaliforniaHousing').mkdir(); np.savetxt(Path(td)/'CaliforniaHousing'/'cal_housing.data', raw, delimiter=',', fmt='%.6f')
+        (Path(td)/'CaliforniaHousing').mkdir()
+        np.savetxt(Path(td)/'CaliforniaHousing'/'cal_housing.data', raw, delimiter=',', fmt='%.6f')
         with tarfile.open(path, 'w:gz') as tf: tf.add(Path(td)/'CaliforniaHousing', arcname='CaliforniaHousing')
     return Path(path)
 
@@ -188,7 +207,8 @@ _REAL_ENV = {}   # the data environment before the first fake one in this proces
 
 def fake_data_env(folder, n_classes=10, per_class=20, name='cifar10') -> dict:
     "Point the data loaders at a small fake archive of `name` (CIFAR layout, or housing) in `folder`; returns the env to restore."
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     arc = folder/_source(name)['archives'][-1]
     if not arc.exists():
         if name == 'housing': make_fake_housing(arc)
@@ -231,15 +251,20 @@ def load_tabular(name:str,
         ytr, yte = (torch.tensor(v, dtype=torch.long if task == 'classification' else torch.float32) for v in (ytr, yte))
         variant = f'{name} (scikit-learn; 80/20 split, seed {split})' if name != 'housing' else f'California housing (StatLib; 80/20 split, seed {split})'
     m, s = xtr.mean(0), xtr.std(0)
-    s = torch.where(s > 1e-6, s, torch.ones_like(s))      # a feature constant in training (digits' border pixels) keeps its scale
+    # a feature constant in training (digits' border pixels) keeps its scale
+    s = torch.where(s > 1e-6, s, torch.ones_like(s))
     n_out = int(ytr.max()) + 1 if task == 'classification' else 1
     return dict(x_train=(xtr - m)/s, y_train=ytr, x_test=(xte - m)/s, y_test=yte, task=task, n_out=n_out, variant=variant)
 
 # %% ../nbs/10_data.ipynb #bd30b713
 class IndexedDL(DataLoader):
     "fastai DataLoader over (x, y) tensors whose batches are (x, row index, y): two inputs for the model, one target."
-    def __init__(self, x, y, **kwargs): self.x, self.y = x, y; super().__init__(dataset=range(len(y)), **kwargs)
-    def create_batch(self, b): i = torch.as_tensor(b); return self.x[i], i, self.y[i]
+    def __init__(self, x, y, **kwargs):
+        self.x, self.y = x, y
+        super().__init__(dataset=range(len(y)), **kwargs)
+    def create_batch(self, b):
+        i = torch.as_tensor(b)
+        return self.x[i], i, self.y[i]
     def retain(self, res, b): return res
 
 def tabular_dls(name:str, bs:int=64, device=None, split:int=0) -> DataLoaders:
@@ -261,14 +286,18 @@ class TFDistort(Transform):
     order, split_idx = 10, 0
     def __init__(self, size:int|None=24, max_delta=63/255, contrast=(0.2, 1.8)): store_attr()
     def encodes(self, x:TensorImage):
-        x = x.as_subclass(Tensor); B, C, H, W = x.shape; dev = x.device
+        x = x.as_subclass(Tensor)
+        B, C, H, W = x.shape
+        dev = x.device
         if self.size and self.size < H:
-            s = self.size; r = torch.arange(s, device=dev)
+            s = self.size
+            r = torch.arange(s, device=dev)
             oy, ox = torch.randint(0, H - s + 1, (B, 1), device=dev), torch.randint(0, W - s + 1, (B, 1), device=dev)
             x = x[torch.arange(B, device=dev)[:, None, None], :, (oy + r)[:, :, None], (ox + r)[:, None, :]].permute(0, 3, 1, 2)
         x = torch.where(torch.rand(B, 1, 1, 1, device=dev) < 0.5, x.flip(-1), x)
         x = x + (torch.rand(B, 1, 1, 1, device=dev)*2 - 1)*self.max_delta
-        lo, hi = self.contrast; f = lo + (hi - lo)*torch.rand(B, 1, 1, 1, device=dev)
+        lo, hi = self.contrast
+        f = lo + (hi - lo)*torch.rand(B, 1, 1, 1, device=dev)
         m = x.mean((2, 3), keepdim=True)
         return TensorImage((x - m)*f + m)
 
@@ -278,22 +307,30 @@ class CenterCrop(Transform):
     def __init__(self, size:int|None=24): self.size = size
     def encodes(self, x:TensorImage):
         if not self.size or self.size >= x.shape[-1]: return x
-        o = (x.shape[-1] - self.size)//2; return x[..., o:o + self.size, o:o + self.size]
+        o = (x.shape[-1] - self.size)//2
+        return x[..., o:o + self.size, o:o + self.size]
 
 class Standardize(Transform):
     "Per-image standardisation: (x - mean)/max(std, 1/sqrt(n)), as tf.image.per_image_standardization."
     order = 20
     def encodes(self, x:TensorImage):
-        x = x.as_subclass(Tensor); n = x[0].numel(); m = x.mean((1, 2, 3), keepdim=True)
+        x = x.as_subclass(Tensor)
+        n = x[0].numel()
+        m = x.mean((1, 2, 3), keepdim=True)
         return TensorImage((x - m)/x.std((1, 2, 3), keepdim=True, correction=0).clamp(min=n**-0.5))
 
 # %% ../nbs/10_data.ipynb #ed244f0e
 class TensorDL(DataLoader):
     "fastai DataLoader over in-memory tensors: each batch is sliced at once instead of collated item by item."
-    def __init__(self, x, y, **kwargs): self.x, self.y = x, y; super().__init__(dataset=range(len(y)), **kwargs)
+    def __init__(self, x, y, **kwargs):
+        self.x, self.y = x, y
+        super().__init__(dataset=range(len(y)), **kwargs)
     epoch_size = None  # if set: each epoch is a fresh random draw of this many items
-    resume = None      # (items to skip, function to call once the iterator exists), for the next epoch only: a run resumed inside an epoch
-    def create_batch(self, b): i = torch.as_tensor(b); return TensorImage(self.x[i]), TensorCategory(self.y[i])
+    # (items to skip, function to call once the iterator exists), for the next epoch only: a run resumed inside an epoch
+    resume = None
+    def create_batch(self, b):
+        i = torch.as_tensor(b)
+        return TensorImage(self.x[i]), TensorCategory(self.y[i])
     def retain(self, res, b): return res
     def get_idxs(self):
         idxs = list(range(len(self.y)))
@@ -301,11 +338,14 @@ class TensorDL(DataLoader):
         idxs = idxs[:self.epoch_size] if self.epoch_size else idxs
         return idxs[self.resume[0]:] if self.resume else idxs
     def create_batches(self, samps):   # runs after torch's iterator has drawn its seed from the global generator
-        if self.resume: self.resume[1](); self.resume = None
+        if self.resume:
+            self.resume[1]()
+            self.resume = None
         return super().create_batches(samps)
 
 # %% ../nbs/10_data.ipynb #ba4e6bf1
-AUGMENT = {'paper_a': dict(size=None), 'paper_b': dict(size=24)}   # Paper A: no crop (its text names flip, brightness, contrast)
+# Paper A: no crop (its text names flip, brightness, contrast)
+AUGMENT = {'paper_a': dict(size=None), 'paper_b': dict(size=24)}
 
 def cifar_dls(name='cifar10',     # 'cifar10' or 'cifar100'
               augment='paper_b',  # one of `AUGMENT`
@@ -315,10 +355,12 @@ def cifar_dls(name='cifar10',     # 'cifar10' or 'cifar100'
               jpeg:int|None=None) -> DataLoaders: # JPEG-encode the images once more at this quality
     "fastai DataLoaders for CIFAR with the papers' augmentation; `dls.variant` names the data variant."
     if augment not in AUGMENT: raise ValueError(f'unknown augment {augment!r}; valid: {", ".join(AUGMENT)}')
-    d = load_images(name, jpeg); size = AUGMENT[augment]['size']
+    d = load_images(name, jpeg)
+    size = AUGMENT[augment]['size']
     g = torch.Generator().manual_seed(seed)
     sub = lambda x, y: (x, y) if limit is None else (lambda i: (x[i], y[i]))(torch.randperm(len(y), generator=g)[:limit])
-    xtr, ytr = sub(d['x_train'], d['y_train']); xte, yte = sub(d['x_test'], d['y_test'])
+    xtr, ytr = sub(d['x_train'], d['y_train'])
+    xte, yte = sub(d['x_test'], d['y_test'])
     tfms = [ToFloat(), TFDistort(size), CenterCrop(size), Standardize()]
     trn = TensorDL(xtr, ytr, bs=bs, shuffle=True, drop_last=True, device=device, after_batch=Pipeline(tfms, split_idx=0))
     val = TensorDL(xte, yte, bs=bs, shuffle=False, device=device, after_batch=Pipeline(tfms, split_idx=1))
@@ -330,10 +372,15 @@ def cifar_dls(name='cifar10',     # 'cifar10' or 'cifar100'
 def stratified_subset(y:torch.Tensor, n:int, seed:int=0) -> torch.Tensor:
     "Sorted indices of `n` items of label vector `y`, as class-balanced as possible, drawn with a fixed seed."
     if not 0 < n <= len(y): raise ValueError(f'eval_size must be between 1 and the {len(y)} test images, got {n}')
-    g = torch.Generator().manual_seed(seed); classes = y.unique(); per = [torch.nonzero(y == c).flatten() for c in classes]
+    g = torch.Generator().manual_seed(seed)
+    classes = y.unique()
+    per = [torch.nonzero(y == c).flatten() for c in classes]
     per = [p[torch.randperm(len(p), generator=g)] for p in per]
-    take = [0]*len(per); left = n
+    take = [0]*len(per)
+    left = n
     while left:                                                     # one more from each class that still has images
         for i, p in enumerate(per):
-            if left and take[i] < len(p): take[i] += 1; left -= 1
+            if left and take[i] < len(p):
+                take[i] += 1
+                left -= 1
     return torch.cat([p[:k] for p, k in zip(per, take)]).sort().values

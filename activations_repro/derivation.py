@@ -47,7 +47,8 @@ f_exponential_neg = sp.exp(a)*v/(sp.exp(a) - v)
 def elu_gap(a_val=0.):
     "Max over v<0 of |f_E(v; a) - ELU(v)| and where it is attained (root of the derivative of the gap)."
     gap = f_exponential_neg.subs(a, a_val) - (sp.exp(v) - 1)
-    x = np.linspace(-30, 0, 300_001); gx = sp.lambdify(v, gap, 'numpy')(x)
+    x = np.linspace(-30, 0, 300_001)
+    gx = sp.lambdify(v, gap, 'numpy')(x)
     v0 = float(sp.nsolve(sp.diff(gap, v), v, x[np.argmax(np.abs(gx))]))
     return abs(float(gap.subs(v, v0))), v0
 
@@ -65,5 +66,7 @@ f_w = v*w
 # %% ../nbs/01_derivation.ipynb #a0702074
 def f_numeric(x, a_val, kind='exponential'):
     "The activation in NumPy for a scalar `a_val` ('exponential': c=e^a, 'rational': c=|a|)."
-    x = np.asarray(x, float); cc = np.exp(a_val) if kind == 'exponential' else abs(a_val)
-    n = np.minimum(x, 0); return x*(cc/(cc - n)) if cc > 0 else np.maximum(x, 0)
+    x = np.asarray(x, float)
+    cc = np.exp(a_val) if kind == 'exponential' else abs(a_val)
+    n = np.minimum(x, 0)
+    return x*(cc/(cc - n)) if cc > 0 else np.maximum(x, 0)

@@ -15,46 +15,56 @@ from .configs import grid_configs, run_name
 from .results import read_results
 from .files import clean_orphans
 from .train import train_run
-from .data import load_images, fake_data_env
+from .data import load_images, fake_data_env, restore_env, DATA_ENV
+from .files import CACHE_ENV
 
 # %% auto #0
-__all__ = ['CPU_ENV', 'KILL_ONCE_ENV', 'shard', 'missing_runs', 'run_grid', 'ReportToRay', 'run_grid_ray', 'results_dir',
-           'report_settings', 'grid_records', 'first_complete']
+__all__ = ['CPU_ENV', 'KILL_ONCE_ENV', 'REPORT_GRIDS', 'shard', 'missing_runs', 'run_grid', 'ReportToRay', 'run_grid_ray',
+           'write_report_fixtures']
 
 # %% ../nbs/14_experiments.ipynb #9d688bd6
 def shard(items:list, spec:str='0/1') -> list:
     "Items i, i+n, i+2n, ... for `spec` = 'i/n'."
-    try: i, n = (int(s) for s in spec.split('/')); assert 0 <= i < n
+    try:
+        i, n = (int(s) for s in spec.split('/'))
+        assert 0 <= i < n
     except Exception: raise ValueError(f'shard must be "i/n" with 0 <= i < n, got {spec!r}') from None
     return items[i::n]
 
 # %% ../nbs/14_experiments.ipynb #31d68c33
 CPU_ENV = dict(MALLOC_MMAP_THRESHOLD_='1000000000', MALLOC_TRIM_THRESHOLD_='1000000000')
 
-def _one(cfg, out, device, ckpt_dir):
-    r = train_run(cfg, out, device=device, ckpt_dir=ckpt_dir)
-    return r and r['name']
-
 def missing_runs(grid:str, budget:str='reduced', out='results', shard_spec:str='0/1') -> list:
     "The configurations of `grid` at `budget` (this shard) that have no result file yet."
     return [c for c in shard(grid_configs(grid, budget), shard_spec) if not (Path(out)/f'{run_name(c)}.json').exists()]
 
+# %% ../nbs/14_experiments.ipynb #3a5e0001
+def _one(cfg:dict, out, device, ckpt_dir) -> str|None:
+    "Train one run (in a worker process); its name, or None if another process holds it."
+    r = train_run(cfg, out, device=device, ckpt_dir=ckpt_dir)
+    return r and r['name']
+
+def _run_local(todo:list, out, workers:int, device, ckpt_dir, progress:bool):
+    "Train `todo` in this process, or in `workers` processes of an equal share of the CPU's threads each."
+    for ds in {c['dataset'] for c in todo}:                      # extract and decode once, before workers start
+        if ds in ('cifar10', 'cifar100', 'mnist'): load_images(ds)
+    if workers == 1:
+        for c in (progress_bar(todo) if progress else todo): _one(c, out, device, ckpt_dir)
+        return
+    os.environ.update(CPU_ENV)
+    threads = max(1, (os.cpu_count() or 1)//workers)
+    todo = [{**c, 'threads': c.get('threads') or threads} for c in todo]
+    parallel(_one, todo, out=out, device=device, ckpt_dir=ckpt_dir, n_workers=workers, progress=progress, method='spawn')
+
+# %% ../nbs/14_experiments.ipynb #3a5e0002
 def run_grid(grid:str, budget:str='reduced', out='results', shard_spec:str='0/1', workers:int=1,
              device=None, ckpt_dir=None, progress:bool=True, engine:str='local', address:str|None=None) -> list:
     "Run the missing runs of `grid` at `budget` (this shard), `workers` processes at a time or on Ray; returns the grid's records."
     if engine not in ('local', 'ray'): raise ValueError(f"unknown engine {engine!r}; valid names: local, ray")
-    todo = missing_runs(grid, budget, out, shard_spec); clean_orphans(out)
+    todo = missing_runs(grid, budget, out, shard_spec)
+    clean_orphans(out)
     if todo and engine == 'ray': run_grid_ray(todo, out, device, address)
-    elif todo:
-        for ds in {c['dataset'] for c in todo}:              # extract and decode once, before workers start
-            if ds in ('cifar10', 'cifar100', 'mnist'): load_images(ds)
-        if workers > 1:
-            os.environ.update(CPU_ENV)
-            threads = max(1, (os.cpu_count() or 1)//workers)
-            todo = [{**c, 'threads': c.get('threads') or threads} for c in todo]
-            parallel(_one, todo, out=out, device=device, ckpt_dir=ckpt_dir, n_workers=workers, progress=progress, method='spawn')
-        else:
-            for c in (progress_bar(todo) if progress else todo): _one(c, out, device, ckpt_dir)
+    elif todo: _run_local(todo, out, workers, device, ckpt_dir, progress)
     names = {run_name(c) for c in shard(grid_configs(grid, budget), shard_spec)}
     return [r for r in read_results(out) if r['name'] in names]
 
@@ -67,68 +77,68 @@ class ReportToRay(Callback):
         from ray import tune
         tune.report({k: v for k, v in self.hist['epochs'][-1].items() if isinstance(v, (int, float))})
 
-KILL_ONCE_ENV = 'AR_RAY_KILL_ONCE'   # fault injection for the tests: a folder; each trial's first attempt kills its own worker
+# %% ../nbs/14_experiments.ipynb #3a5e0003
+# fault injection for the tests: a folder; each trial's first attempt kills its own worker
+KILL_ONCE_ENV = 'AR_RAY_KILL_ONCE'
 
 def _ray_trial(config:dict):
     "One Ray Tune trial: `train_run` of one configuration, with the epochs reported to Ray."
     from ray import tune
     cfg, out = config['cfg'], Path(config['out'])
-    if os.environ.get(KILL_ONCE_ENV):
-        mark = Path(os.environ[KILL_ONCE_ENV])/run_name(cfg)
-        if not mark.exists(): mark.touch(); os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get(KILL_ONCE_ENV) and not (mark := Path(os.environ[KILL_ONCE_ENV])/run_name(cfg)).exists():
+        mark.touch()
+        os.kill(os.getpid(), signal.SIGKILL)
     rec = train_run({**cfg, 'threads': config['cpus']}, out, device=config['device'], cbs=[ReportToRay()])
     if rec is None: raise RuntimeError(f'{run_name(cfg)} is held by another process (see {out}/locks/)')
     tune.report({'finished': 1, **{k: v for k, v in rec['final'].items() if isinstance(v, (int, float))}})
+
+# %% ../nbs/14_experiments.ipynb #3a5e0005
+def _ray_connect(address:str|None):
+    "ray.init on the cluster at `address` (a local Ray when None), passing this package's environment variables to the workers."
+    import ray
+    env = {k: v for k, v in os.environ.items() if k.startswith(('ACTIVATIONS_REPRO_', 'MALLOC_', 'AR_'))}
+    try:
+        # fail in seconds, not after Ray's minute of retries
+        if address and ':' in address and address != 'auto':
+            host, port = address.removeprefix('ray://').rsplit(':', 1)
+            socket.create_connection((host, int(port)), timeout=5).close()
+        ray.init(address=address, num_cpus=None if address else os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                 ignore_reinit_error=True, runtime_env={'env_vars': env})
+    except Exception as e:
+        raise ValueError(f'cannot reach a Ray cluster at {address!r} ({type(e).__name__}); start it with `ray start --head` '
+                         f'on the head node (and `ray start --address=...` on the others), or leave out --address for a local Ray') from None
+    return ray.cluster_resources()
 
 # %% ../nbs/14_experiments.ipynb #782ecf52
 def run_grid_ray(todo:list, out, device=None, address:str|None=None, cpus_per_trial:int=1, gpus_per_trial:float|None=None,
                  max_failures:int=2) -> None:
     "Run the configurations `todo` as Ray Tune trials (local Ray when `address` is None), retrying failed trials."
-    try: import ray; from ray import tune
+    try: from ray import tune
     except ImportError: raise ValueError('--engine ray needs Ray: pip install "activations_repro[cluster]"') from None
-    out = Path(out).resolve(); gpus = gpus_per_trial if gpus_per_trial is not None else (0.25 if device and 'cuda' in str(device) else 0)
-    env = {k: v for k, v in os.environ.items() if k.startswith(('ACTIVATIONS_REPRO_', 'MALLOC_', 'AR_'))}
-    try:
-        if address and ':' in address and address != 'auto':                # fail in seconds, not after Ray's minute of retries
-            host, port = address.removeprefix('ray://').rsplit(':', 1); socket.create_connection((host, int(port)), timeout=5).close()
-        ray.init(address=address, num_cpus=None if address else os.cpu_count(), include_dashboard=False, log_to_driver=False,
-                  ignore_reinit_error=True, runtime_env={'env_vars': env})
-    except Exception as e:
-        raise ValueError(f'cannot reach a Ray cluster at {address!r} ({type(e).__name__}); start it with `ray start --head` '
-                         f'on the head node (and `ray start --address=...` on the others), or leave out --address for a local Ray') from None
-    have = ray.cluster_resources()
+    out, gpus = Path(out).resolve(), gpus_per_trial if gpus_per_trial is not None else (0.25 if device and 'cuda' in str(device) else 0)
+    have = _ray_connect(address)
     if have.get('CPU', 0) < cpus_per_trial or have.get('GPU', 0) < gpus:
         raise ValueError(f'the Ray cluster has {have.get("CPU", 0):g} CPUs and {have.get("GPU", 0):g} GPUs; each trial asks for '
                          f'{cpus_per_trial} CPU(s) and {gpus:g} GPU(s): add nodes, or lower --cpus-per-trial / use --device cpu')
-    trainable = tune.with_resources(_ray_trial, {'cpu': cpus_per_trial, 'gpu': gpus})
-    tuner = tune.Tuner(trainable, param_space=dict(cfg=tune.grid_search(todo), out=str(out), device=device, cpus=cpus_per_trial),
+    tuner = tune.Tuner(tune.with_resources(_ray_trial, {'cpu': cpus_per_trial, 'gpu': gpus}),
+                       param_space=dict(cfg=tune.grid_search(todo), out=str(out), device=device, cpus=cpus_per_trial),
                        run_config=tune.RunConfig(storage_path=tempfile.mkdtemp(prefix='ar-ray-'), verbose=0,
                                                  failure_config=tune.FailureConfig(max_failures=max_failures)))
-    failed = [r for r in tuner.fit() if r.error]
-    if failed:
-        names = ', '.join(run_name(r.config['cfg']) for r in failed)
-        raise RuntimeError(f'{len(failed)} run(s) failed {max_failures + 1} times on Ray: {names}. Their finished epochs are kept in '
-                           f'{out}/checkpoints; fix the cause (see the first error: {type(failed[0].error).__name__}) and run the grid again')
+    if failed := [r for r in tuner.fit() if r.error]:
+        raise RuntimeError(f'{len(failed)} run(s) failed {max_failures + 1} times on Ray: {", ".join(run_name(r.config["cfg"]) for r in failed)}. '
+                           f'Their finished epochs are kept in {out}/checkpoints; fix the cause (see the first error: '
+                           f'{type(failed[0].error).__name__}) and run the grid again')
 
 # %% ../nbs/14_experiments.ipynb #9c756d81
-def results_dir(default='../results') -> Path:
-    "The results folder a report reads: `AR_RESULTS` if set (e.g. an empty folder, to check that a report never trains), else `default`."
-    return Path(os.environ.get('AR_RESULTS') or default)
+REPORT_GRIDS = ('paper_a_cifar10', 'paper_b_cifar10', 'paper_b_cifar100', 'paper_b_screen', 'paper_b_jpeg50', 'kaf_compare', 'kaf_mnist',
+                'kaf_nobias', 'kaf_lr', 'kaf_anchors', 'kaf_scale', 'kaftron')
 
-def report_settings(budget:str='reduced', results='../results') -> tuple:
-    "(budget, results folder, train missing runs?) for a report chapter; the tiny budget on fake data in a temporary folder under nbdev-test."
-    if not os.environ.get('IN_TEST'): return budget, results_dir(results), os.environ.get('AR_TRAIN_MISSING', '0') == '1'
-    tmp = Path(tempfile.mkdtemp())
-    for name in ('cifar10', 'cifar100', 'housing'): fake_data_env(tmp/'data', name=name)
-    return 'tiny', tmp/'results', True
-
-def grid_records(grid:str, budget:str, results, train_missing:bool=True, workers:int=1) -> list:
-    "The records of `grid` at `budget`: missing runs trained first when `train_missing`, else whatever result files exist."
-    if train_missing: return run_grid(grid, budget, results, workers=workers, progress=False)
-    names = {run_name(c) for c in grid_configs(grid, budget)}
-    return [r for r in read_results(results) if r['name'] in names] if Path(results).exists() else []
-
-# %% ../nbs/14_experiments.ipynb #5d3407f2
-def first_complete(grid:str, budgets:tuple, results) -> str:
-    "The first of `budgets` at which every run of `grid` has a result file in `results`; the last of them if none is complete."
-    return next((b for b in budgets if not missing_runs(grid, b, results)), budgets[-1])
+def write_report_fixtures(folder, workers:int=1, grids=REPORT_GRIDS) -> Path:
+    "Train every one of `grids` at the tiny budget on fake data in `folder`; returns the results folder, `folder/results`."
+    folder = Path(folder)
+    old = {k: os.environ.get(k) for k in (DATA_ENV, CACHE_ENV)}
+    for name in ('cifar10', 'cifar100', 'housing'): fake_data_env(folder/'data', name=name)
+    try:
+        for g in grids: run_grid(g, 'tiny', folder/'results', workers=workers, progress=False)
+    finally: restore_env(old)
+    return folder/'results'

@@ -31,7 +31,9 @@ def file_lock(path:Path):
         except ImportError: fcntl = None
         if fcntl is not None: fcntl.flock(f, fcntl.LOCK_EX)
         else:
-            try: import msvcrt; msvcrt.locking(f.fileno(), msvcrt.LK_LOCK, 1)
+            try:
+                import msvcrt
+                msvcrt.locking(f.fileno(), msvcrt.LK_LOCK, 1)
             except (ImportError, OSError): pass
         yield
 
@@ -39,7 +41,8 @@ def file_lock(path:Path):
 @contextlib.contextmanager
 def atomic_path(path:Path):
     "A temporary path beside `path` to write to; renamed to `path` when the block succeeds, removed when it fails."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f'.{path.name}.tmp{os.getpid()}-{os.urandom(3).hex()}')
     try:
         yield tmp

@@ -48,7 +48,8 @@ def nw_estimate(u:Tensor,            # (B, K) the index, one column per output
                 anchor_u:Tensor,     # (M, K) the anchors' indices
                 anchor_y:Tensor,     # (M, K) the anchors' targets (one-hot columns for classes)
                 h,                   # bandwidth > 0 (a float or a 0-d tensor)
-                self_idx:Tensor|None=None, # (B,) position of each row among the anchors, -1 if not an anchor (leave-one-out)
+                # (B,) position of each row among the anchors, -1 if not an anchor (leave-one-out)
+                self_idx:Tensor|None=None,
                 kernel:str='gaussian',
                 max_elems:int=2**22) -> Tensor:
     "Nadaraya–Watson estimate G(u) per output column, leave-one-out, chunked over rows so that memory stays bounded."
@@ -56,11 +57,14 @@ def nw_estimate(u:Tensor,            # (B, K) the index, one column per output
     check_anchors(anchor_u, anchor_y, u.shape[1])
     h = torch.as_tensor(h, dtype=u.dtype, device=u.device)
     if not (torch.isfinite(h).all() and (h > 0).all()): raise ValueError(f'bandwidth must be a positive finite number (> 0), got {h}')
-    M = anchor_u.shape[0]; rows = max(1, max_elems//(M*u.shape[1])); out = []
+    M = anchor_u.shape[0]
+    rows = max(1, max_elems//(M*u.shape[1]))
+    out = []
     for s in range(0, u.shape[0], rows):
         excl = None
         if self_idx is not None:
-            si = self_idx[s:s + rows]; excl = (si[:, None] == torch.arange(M, device=u.device)[None]) & (si[:, None] >= 0)
+            si = self_idx[s:s + rows]
+            excl = (si[:, None] == torch.arange(M, device=u.device)[None]) & (si[:, None] >= 0)
         args = (u[s:s + rows], anchor_u, anchor_y, h, excl, kernel)
         big = u.shape[0] > rows and torch.is_grad_enabled()
         out.append(checkpoint(_nw_chunk, *args, use_reentrant=False) if big else _nw_chunk(*args))
@@ -88,7 +92,8 @@ class KernelOutput(nn.Module):
 # %% ../nbs/03_kernel.ipynb #a25541c5
 def draw_anchors(y:Tensor, m:int, how:str='random', seed:int=0) -> Tensor:
     "Indices of `m` anchors among the training targets `y`: 'random', or 'stratified' by class (in proportion)."
-    n = len(y); g = torch.Generator().manual_seed(seed)
+    n = len(y)
+    g = torch.Generator().manual_seed(seed)
     if not 2 <= m <= n: raise ValueError(f'number of anchors must be between 2 and the {n} training points, got {m}')
     if how == 'random': return torch.randperm(n, generator=g)[:m].sort().values
     if how != 'stratified': raise ValueError(f"unknown anchor draw {how!r}; valid: random, stratified")
@@ -122,10 +127,12 @@ def _keep_anchors(self:KAFNet, anchors_x, anchors_y, anchor_idx, n_out, h, kerne
     if anchors_x is None or anchors_y is None: raise ValueError('the kernel output needs anchors_x and anchors_y')
     check_anchors(torch.zeros_like(anchors_y, dtype=torch.float), anchors_y.float(), n_out)
     self.kout = KernelOutput(h, kernel)
-    self.register_buffer('anchors_x', anchors_x.float()); self.register_buffer('anchors_y', anchors_y.float())
+    self.register_buffer('anchors_x', anchors_x.float())
+    self.register_buffer('anchors_y', anchors_y.float())
     pos = torch.full((int(anchor_idx.max()) + 1 if anchor_idx is not None else 0,), -1, dtype=torch.long)
     if anchor_idx is not None: pos[anchor_idx] = torch.arange(len(anchor_idx))
-    self.register_buffer('anchor_pos', pos); self._au = None
+    self.register_buffer('anchor_pos', pos)
+    self._au = None
 
 # %% ../nbs/03_kernel.ipynb #fdf1b4a6
 @patch
@@ -160,7 +167,8 @@ def forward(self:KAFNet, x:Tensor, idx:Tensor|None=None) -> Tensor:
 def link_curve(net:KAFNet, n:int=101) -> dict:
     "The learned output function G on a grid over the anchors' index range, per output column: {'u': [...], 'G': [...]}."
     with torch.no_grad():
-        au = net.index(net.anchors_x); lo, hi = au.min(0).values, au.max(0).values
+        au = net.index(net.anchors_x)
+        lo, hi = au.min(0).values, au.max(0).values
         grid = lo + (hi - lo)*torch.linspace(0, 1, n)[:, None]                       # (n, K)
         G = net.kout(grid, au, net.anchors_y)
     return dict(u=grid.T.tolist(), G=G.T.tolist(), h=net.kout.h.item())
@@ -171,7 +179,8 @@ def knn_on_index(net:KAFNet, x:Tensor, ks=(1, 3, 5, 9, 15, 25), folds:int=5) -> 
     from sklearn.model_selection import GridSearchCV, KFold
     from sklearn.neighbors import KNeighborsRegressor
     with torch.no_grad(): au, u = (net.index(z.float()).double().cpu().numpy() for z in (net.anchors_x, x))
-    ay = net.anchors_y.double().cpu().numpy(); ks = [k for k in ks if k <= len(ay)*(folds - 1)//folds]
+    ay = net.anchors_y.double().cpu().numpy()
+    ks = [k for k in ks if k <= len(ay)*(folds - 1)//folds]
     cv = GridSearchCV(KNeighborsRegressor(), dict(n_neighbors=ks), cv=KFold(folds, shuffle=True, random_state=0),
                       scoring='neg_mean_squared_error').fit(au, ay)
     return torch.from_numpy(cv.predict(u)).to(x.device, torch.float32), int(cv.best_params_['n_neighbors'])
@@ -181,15 +190,21 @@ def kaf_tron(X:np.ndarray, y:np.ndarray, steps:int=100, link:str='kernel', h:flo
     "Fit y ~ G(w.x) with the Isotron update and a kernel (LOO Nadaraya-Watson) or isotonic link; returns (w, predict)."
     from sklearn.isotonic import IsotonicRegression
     if link not in ('kernel', 'isotonic'): raise ValueError(f"link must be 'kernel' or 'isotonic', got {link!r}")
-    X, y = np.asarray(X, float), np.asarray(y, float); m = len(y); w = np.zeros(X.shape[1])
+    X, y = np.asarray(X, float), np.asarray(y, float)
+    m = len(y)
+    w = np.zeros(X.shape[1])
     yt = torch.from_numpy(y)[:, None]
     bw = lambda u: h or max(1.06*u.std()*m**-0.2, 1e-6)
     def fit_link(u):
-        if link == 'isotonic': ir = IsotonicRegression(out_of_bounds='clip').fit(u, y); return ir.predict(u), ir.predict
-        ut = torch.from_numpy(u)[:, None]; hb = bw(u)
+        if link == 'isotonic':
+            ir = IsotonicRegression(out_of_bounds='clip').fit(u, y)
+            return ir.predict(u), ir.predict
+        ut = torch.from_numpy(u)[:, None]
+        hb = bw(u)
         pred = lambda v: nw_estimate(torch.from_numpy(np.asarray(v, float))[:, None], ut, yt, hb).numpy()[:, 0]
         return nw_estimate(ut, ut, yt, hb, torch.arange(m)).numpy()[:, 0], pred
     for _ in range(steps):
-        yhat, _ = fit_link(X @ w); w = w + X.T @ (y - yhat)/m
+        yhat, _ = fit_link(X @ w)
+        w = w + X.T @ (y - yhat)/m
     _, g = fit_link(X @ w)
     return w, lambda Xn: g(np.asarray(Xn, float) @ w)

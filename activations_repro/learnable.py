@@ -135,7 +135,8 @@ def load_kernels(path:Path):
     return lib
 
 # %% ../nbs/02_learnable.ipynb #a1b20091
-_KERNELS = {}                 # what this process loaded: 'c' (the ctypes library or None), 'triton' (the module or None)
+# what this process loaded: 'c' (the ctypes library or None), 'triton' (the module or None)
+_KERNELS = {}
 
 def c_kernels():
     "The C kernels, built once per machine; None, with one warning that says why, where they cannot be built or loaded."
@@ -272,7 +273,8 @@ def torch_backward(g:Tensor, x:Tensor, a:Tensor, act:str, dim:int) -> tuple[Tens
         gw = torch.mul(gc, w, out=gx.narrow(d, i, k) if dt == x.dtype else None).mul_(w)     # g w², w = 1/q
         if dt != x.dtype: gx.narrow(d, i, k).copy_(gw)
         f = n.mul_(w)
-        u = torch.mul(f, p, out=w)                               # |u| <= 1: g u f and g u u overflow only if the result does
+        # |u| <= 1: g u f and g u u overflow only if the result does
+        u = torch.mul(f, p, out=w)
         t, v = (torch.mul(u, gc, out=n), u) if act == 'rational' else (u.mul_(gc), f)
         sums = sums + (torch.dot(_flat(t), _flat(v)) if a.numel() == 1 else t.mul_(v).sum(other))
     return gx, param_grad(torch.as_tensor(sums, dtype=dt).reshape(-1), a, act)
@@ -330,7 +332,8 @@ def kernels_for(x:Tensor) -> Kernels:
 def _custom_op(name:str, impl:Callable, fake:Callable, vjp:Callable, setup_context:Callable):
     "The custom op `name` with its fake and its derivative; a notebook run in a process that has this module reuses the module's op."
     from torch._library.custom_ops import OPDEFS
-    if name in OPDEFS and __name__ != 'activations_repro.learnable': return OPDEFS[name]    # replacing it would unregister it later
+    # replacing it would unregister it later
+    if name in OPDEFS and __name__ != 'activations_repro.learnable': return OPDEFS[name]
     op = torch.library.custom_op(name, impl, mutates_args=())
     op.register_fake(fake)
     op.register_autograd(vjp, setup_context=setup_context)
@@ -385,7 +388,8 @@ class ReferenceActivation(torch.autograd.Function):
     @staticmethod
     def setup_context(ctx, inputs, output):
         x, a, ctx.act = inputs
-        ctx.save_for_backward(x, a); ctx.save_for_forward(x, a)
+        ctx.save_for_backward(x, a)
+        ctx.save_for_forward(x, a)
     @staticmethod
     def backward(ctx, g):
         gx, ga = reference_grads(g, *ctx.saved_tensors, ctx.act)
@@ -528,10 +532,12 @@ class evaluating:
     def __init__(self, model:nn.Module): self.model, self.no_grad = model, torch.no_grad()
     def __enter__(self):
         self.was = self.model.training
-        self.model.eval(); self.no_grad.__enter__()
+        self.model.eval()
+        self.no_grad.__enter__()
         return self.model
     def __exit__(self, *exc):
-        self.no_grad.__exit__(*exc); self.model.train(self.was)
+        self.no_grad.__exit__(*exc)
+        self.model.train(self.was)
 
 # %% ../nbs/02_learnable.ipynb #ab791660
 class PerCallSite(nn.Module):
@@ -607,7 +613,8 @@ def swap_activations(model:nn.Module,            # modified in place and returne
                      per_channel:bool=False,     # one parameter per channel of the tensor reaching each call
                      init:float|None=None,       # initial `a`; the paper's value when None
                      example:Tensor|None=None,   # input for the sizing pass (default: one 3x64x64 image)
-                     channel_dim:int|None=None) -> nn.Module: # the channel axis; None: told by the layer before each call
+                     # the channel axis; None: told by the layer before each call
+                     channel_dim:int|None=None) -> nn.Module:
     "Replace every `old` module in `model` by a fresh `name` activation."
     found = {}
     for path, m in model.named_modules(remove_duplicate=False):
@@ -660,11 +667,13 @@ def plot_activations(model:nn.Module,           # any model with Exponential, Ra
     v = torch.linspace(*span, 241)
     for ax, (path, m) in zip(axs.flat, mods):
         Y, a = _curves(m, v), (m.weight if isinstance(m, nn.PReLU) else m.a).detach().float()
-        ax.plot(v, v, ':', color='0.6', lw=1); ax.plot(v, v.clamp(min=0), '--', color='0.6', lw=1)
+        ax.plot(v, v, ':', color='0.6', lw=1)
+        ax.plot(v, v.clamp(min=0), '--', color='0.6', lw=1)
         if len(Y) > 1: ax.fill_between(v, Y.min(0).values, Y.max(0).values, alpha=0.3, lw=0)
         ax.plot(v, Y.median(0).values, lw=1.8)
         label = f'a = {a.item():.2f}' if a.numel() == 1 else f'a: {a.min():.2f} … {a.max():.2f} ({a.numel()} ch.)'
-        ax.set_title((titles or {}).get(path, f'{path}\n{label}'), fontsize=8); ax.tick_params(labelsize=7)
+        ax.set_title((titles or {}).get(path, f'{path}\n{label}'), fontsize=8)
+        ax.tick_params(labelsize=7)
     for ax in list(axs.flat)[len(mods):]: ax.axis('off')
     fig.tight_layout()
     return fig
@@ -675,7 +684,8 @@ def finite_sweep(fn, dtype, a_vals=(-50., -5., 0., 5., 50.), autocast=False):
     big = torch.finfo(dtype).max
     x0 = torch.cat([torch.linspace(-1, 1, 101, dtype=dtype), torch.tensor([-big, -big/2, -1e4, 1e4, big/2, big], dtype=dtype)])
     for av in a_vals:
-        x = x0.clone().requires_grad_(); a = torch.tensor([av], requires_grad=True)
+        x = x0.clone().requires_grad_()
+        a = torch.tensor([av], requires_grad=True)
         with torch.autocast('cpu', dtype=dtype, enabled=autocast):
             y = fn(x, a)
         y.backward(torch.ones_like(y))                      # (a sum of values near ±max would itself overflow)

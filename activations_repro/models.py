@@ -6,16 +6,19 @@ Docs: https://activations-repro.github.io/activations_repro/models.html.md"""
 
 # %% ../nbs/11_models.ipynb #74599653
 from __future__ import annotations
+import json
 from collections import OrderedDict
+from pathlib import Path
 import torch
 from torch import nn
 import torch.nn.functional as F
-from .learnable import make_activation
-from .configs import PAPER_B_NETS
+from .learnable import make_activation, Hooks, evaluating
+from .results import weights_path
+from .configs import PAPER_B_NETS, run_name
 
 # %% auto #0
 __all__ = ['MODELS', 'ChannelLRN', 'paper_b_net', 'decayed_weights', 'paper_a_net', 'layer_table', 'count_params', 'conv_macs',
-           'get_model']
+           'get_model', 'activation_inputs', 'load_trained']
 
 # %% ../nbs/11_models.ipynb #5bd0c006
 class ChannelLRN(nn.Module):
@@ -41,8 +44,10 @@ def paper_b_net(act:str='relu',        # activation name, see `ACTIVATIONS`
     for i in (1, 2, 3):
         layers[f'conv{i}'] = nn.Conv2d(ch, width, v['ks'], padding=v['ks']//2)
         layers[f'act{i}'] = make_activation(act, width if per_channel else 1)
-        layers[f'pool{i}'] = nn.MaxPool2d(v['pool'], stride=2, padding=(v['pool'] - 1)//2)    # 3x3, stride 2: TensorFlow's 'SAME' sizes
-        if v['lrn']: layers[f'norm{i}'] = ChannelLRN(width)                    # tf.nn.lrn(x, 4, bias=1, alpha=0.001/9, beta=0.75)
+        # 3x3, stride 2: TensorFlow's 'SAME' sizes
+        layers[f'pool{i}'] = nn.MaxPool2d(v['pool'], stride=2, padding=(v['pool'] - 1)//2)
+        # tf.nn.lrn(x, 4, bias=1, alpha=0.001/9, beta=0.75)
+        if v['lrn']: layers[f'norm{i}'] = ChannelLRN(width)
         ch = width
     layers['flatten'], ch = nn.Flatten(), width*(in_size//8)**2
     for j, h in enumerate(v['fc'], 1):
@@ -69,46 +74,48 @@ def paper_a_net(act:str='exponential', # activation name, see `ACTIVATIONS`
             i += 1
             layers[f'conv{i}'] = nn.Conv2d(ch, width, k, padding=k//2, bias=False)
             layers[f'bn{i}'] = nn.BatchNorm2d(width)
-            layers[f'act{i}'] = make_activation(act, width if per_channel else 1); ch = width
-        layers[f'pool{stage}'] = nn.MaxPool2d(2); layers[f'drop{stage}'] = nn.Dropout(p_conv)
+            layers[f'act{i}'] = make_activation(act, width if per_channel else 1)
+            ch = width
+        layers[f'pool{stage}'] = nn.MaxPool2d(2)
+        layers[f'drop{stage}'] = nn.Dropout(p_conv)
     layers['flatten'] = nn.Flatten()
     layers['fc1'] = nn.Linear(ch*(in_size//8)**2, 256)
     layers['act_fc1'] = make_activation(act, 256 if per_channel else 1)
-    layers['drop_fc1'] = nn.Dropout(p_fc); layers['fc2'] = nn.Linear(256, n_classes)
+    layers['drop_fc1'] = nn.Dropout(p_fc)
+    layers['fc2'] = nn.Linear(256, n_classes)
     return nn.Sequential(layers)
 
 # %% ../nbs/11_models.ipynb #9409b20f
+def _layer_row(name:str, m:nn.Module, out:torch.Tensor) -> dict:
+    "One row of `layer_table`: kernel, channels, output shape, parameter counts of the layer `m`."
+    k = getattr(m, 'kernel_size', None)
+    k = (k, k) if isinstance(k, int) else k
+    return dict(layer=name, type=type(m).__name__, kernel='×'.join(map(str, k)) if k else '',
+                in_ch=getattr(m, 'in_channels', getattr(m, 'in_features', '')), out_ch=getattr(m, 'out_channels', getattr(m, 'out_features', '')),
+                output=tuple(out.shape[1:]), params=sum(p.numel() for p in m.parameters()),
+                k2_ch=k[0]*k[1]*m.out_channels if k and hasattr(m, 'out_channels') else '')
+
+# %% ../nbs/11_models.ipynb #7d3f0001
 def layer_table(model:nn.Module, input_shape=(1, 3, 32, 32)):
     "DataFrame of the conv/linear/norm/activation layers: kernel, channels, output shape, parameters (hooks on one forward)."
     import pandas as pd
-    rows, hooks = [], []
-    def hook(name):
-        def f(m, inp, out):
-            k = getattr(m, 'kernel_size', None); k = (k, k) if isinstance(k, int) else k
-            rows.append(dict(layer=name, type=type(m).__name__, kernel='×'.join(map(str, k)) if k else '',
-                             in_ch=getattr(m, 'in_channels', getattr(m, 'in_features', '')),
-                             out_ch=getattr(m, 'out_channels', getattr(m, 'out_features', '')),
-                             output=tuple(out.shape[1:]), params=sum(p.numel() for p in m.parameters()),
-                             k2_ch=k[0]*k[1]*m.out_channels if k and hasattr(m, 'out_channels') else ''))
-        return f
-    for n, m in model.named_modules():
-        if n and not list(m.children()) and (any(True for _ in m.parameters()) or type(m).__name__ in ('ReLU', 'ELU', 'MaxPool2d')):
-            hooks.append(m.register_forward_hook(hook(n)))
-    was = model.training; model.eval()
-    with torch.no_grad(): model(torch.zeros(input_shape))
-    model.train(was); [h.remove() for h in hooks]
+    names = {m: n for n, m in model.named_modules()}
+    shown = [m for n, m in model.named_modules() if n and not list(m.children())
+             and (any(True for _ in m.parameters()) or type(m).__name__ in ('ReLU', 'ELU', 'MaxPool2d'))]
+    rows = []
+    with Hooks(shown, lambda m, i, o: rows.append(_layer_row(names[m], m, o))), evaluating(model): model(torch.zeros(input_shape))
     return pd.DataFrame(rows)
 
+# %% ../nbs/11_models.ipynb #7d3f0002
 def count_params(model:nn.Module) -> int: return sum(p.numel() for p in model.parameters())
 
 # %% ../nbs/11_models.ipynb #089a924e
 def conv_macs(model:nn.Module, input_shape=(1, 3, 32, 32)) -> int:
     "Multiply-adds of one forward pass through the conv and linear layers."
     total = []
-    def f(m, i, o): total.append(o[0].numel()*(m.weight[0].numel()))
-    hs = [m.register_forward_hook(f) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    with torch.no_grad(): model.eval()(torch.zeros(input_shape))
-    [h.remove() for h in hs]; return sum(total)
+    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    with Hooks(layers, lambda m, i, o: total.append(o[0].numel()*m.weight[0].numel())), evaluating(model): model(torch.zeros(input_shape))
+    return sum(total)
 
 # %% ../nbs/11_models.ipynb #bc190582
 MODELS = {'paper_a': paper_a_net, 'paper_b': paper_b_net}
@@ -118,3 +125,28 @@ def get_model(name:str, act:str, n_classes:int=10, per_channel:bool|None=None, n
     if name not in MODELS: raise ValueError(f'unknown model {name!r}; valid names: {", ".join(MODELS)}')
     kw = ({} if per_channel is None else dict(per_channel=per_channel)) | ({} if net == 'base' else dict(net=net))
     return MODELS[name](act, n_classes=n_classes, **kw)
+
+# %% ../nbs/11_models.ipynb #7d3f0006
+def activation_inputs(model:nn.Module) -> dict:
+    "{name of each activation of a paper network: the convolution or linear layer before it}, in order."
+    out, last = {}, None
+    for n, m in model.named_children():
+        if isinstance(m, (nn.Conv2d, nn.Linear)): last = n
+        elif n.startswith('act'): out[n] = last
+    return out
+
+# %% ../nbs/11_models.ipynb #78f5418a
+def load_trained(name:str,            # a run name, e.g. 'paper_b-cifar10-exponential-s0-e200'
+                 results='results'):  # the folder of result files (weights in results/weights)
+    "(trained network in eval mode, result record) of a published run."
+    rf, wf = Path(results)/f'{name}.json', weights_path(results, name)
+    for f in (rf, wf):
+        if not f.exists(): raise FileNotFoundError(f'{f} not found: is {name!r} a finished run with published weights?')
+    rec, st = json.loads(rf.read_text()), torch.load(wf, weights_only=False)
+    if st.get('config') != rec['config']:
+        raise ValueError(f'{wf} (config of {run_name(st["config"]) if st.get("config") else "unknown"}) does not match {rf}; refusing to load')
+    c = rec['config']
+    n_classes = len(rec.get('eval_class_counts') or range(100 if c['dataset'] == 'cifar100' else 10))
+    model = get_model(c['model'], c['act'], n_classes, c['per_channel'], c.get('net', 'base'))
+    model.load_state_dict(st['state_dict'])
+    return model.eval(), rec

@@ -6,57 +6,85 @@ Docs: https://activations-repro.github.io/activations_repro/reports.html.md"""
 
 # %% ../nbs/12b_reports.ipynb #051f53be
 from __future__ import annotations
-import itertools, math
+import itertools, math, os
 from collections import namedtuple
+from pathlib import Path
 import numpy as np
 from scipy import stats
+from .configs import GRIDS, TASKS, grid_configs, run_name, check_config
+from .results import finals, mean_sd, records
 
 # %% auto #0
-__all__ = ['PaperB', 'PaperA', 'PUBLISHED', 'PAPER_B_CLAIMS', 'PAPER_A_CLAIMS', 'LABELS', 'KAF_CLAIM_GRIDS', 'paired', 'holm',
-           'verdict', 'compare', 'left_out', 'md_table', 'verdict_rows', 'claim_table', 'beside_paper', 'still_moving',
-           'learned_a', 'trace_loss', 'equal_time', 'kaf_frame', 'kaf_arms', 'kaf_output_claims', 'kaf_claim_table',
-           'logistic', 'sigmoid_r2', 'logistic_fit', 'above', 'kernel_claims', 'activation_speed', 'step_speed']
+__all__ = ['VERDICTS', 'NO_PAIRS', 'PaperB', 'PaperA', 'PUBLISHED', 'PAPER_B_CLAIMS', 'PAPER_A_CLAIMS', 'LABELS', 'KAF_COLUMNS',
+           'KAF_CLAIM_GRIDS', 'sign_flip_p', 'paired', 'holm', 'verdict', 'compare', 'left_out', 'md_table',
+           'verdict_rows', 'claim_table', 'beside_paper', 'conv_activations', 'table1', 'still_moving', 'learned_a',
+           'a_trajectory', 'trace_loss', 'equal_time', 'kaf_frame', 'kaf_arms', 'kaf_output_claims', 'kaf_claim_table',
+           'logistic', 'logistic_fit', 'sigmoid_r2', 'above', 'kernel_claims', 'activation_speed', 'step_speed',
+           'results_folder', 'report_budget']
 
 # %% ../nbs/12b_reports.ipynb #fdca5f5c
+def sign_flip_p(d) -> float:
+    "Two-sided p of the exact sign-flip test of mean(d) = 0 (all 2^n sign patterns; a permutation test beyond 16 values)."
+    d = np.asarray(d, float)
+    if len(d) > 16: return float(stats.permutation_test((d,), np.mean, permutation_type='samples', n_resamples=20000, random_state=0).pvalue)
+    flips = np.array(list(itertools.product((1., -1.), repeat=len(d))))
+    return float(np.mean(np.abs(flips @ d) >= abs(d.sum()) - 1e-12))
+
+# %% ../nbs/12b_reports.ipynb #7e5f0002
 def paired(x, y, level:float=0.95) -> dict:
     "Paired comparison of x and y (same seeds, same order): mean difference x - y, its CI, paired t-test p and exact sign-flip p."
     x, y = np.asarray(x, float), np.asarray(y, float)
     if x.shape != y.shape or x.ndim != 1: raise ValueError(f'paired samples must be two vectors of one length, got {x.shape} and {y.shape}')
-    d = x - y; n = len(d); m = float(d.mean())
+    d = x - y
+    n, m = len(d), float(d.mean())
     if n < 2: return dict(n=n, diff=m, lo=math.nan, hi=math.nan, p_t=math.nan, p_perm=math.nan)
-    se = d.std(ddof=1)/math.sqrt(n); h = stats.t.ppf(0.5 + level/2, n - 1)*se
+    se = d.std(ddof=1)/math.sqrt(n)
+    h = stats.t.ppf(0.5 + level/2, n - 1)*se
     p_t = float(stats.ttest_rel(x, y).pvalue) if se > 0 else (0. if m != 0 else 1.)
-    flips = np.array(list(itertools.product((1., -1.), repeat=n))) if n <= 16 else None
-    p_perm = float(np.mean(np.abs(flips @ d) >= abs(d.sum()) - 1e-12)) if flips is not None else \
-             float(stats.permutation_test((d,), np.mean, permutation_type='samples', n_resamples=20000, random_state=0).pvalue)
-    return dict(n=n, diff=m, lo=m - h, hi=m + h, p_t=p_t, p_perm=p_perm)
+    return dict(n=n, diff=m, lo=m - h, hi=m + h, p_t=p_t, p_perm=sign_flip_p(d))
 
 # %% ../nbs/12b_reports.ipynb #5c73965c
 def holm(p) -> np.ndarray:
     "Holm-adjusted p-values (family-wise error), in the input order."
-    p = np.asarray(p, float); n = len(p); order = np.argsort(p)
-    adj = np.maximum.accumulate(np.minimum(1, (n - np.arange(n))*p[order]))
-    out = np.empty(n); out[order] = adj; return out
+    p = np.asarray(p, float)
+    order = np.argsort(p)
+    out = np.empty(len(p))
+    out[order] = np.maximum.accumulate(np.minimum(1, (len(p) - np.arange(len(p)))*p[order]))
+    return out
 
 # %% ../nbs/12b_reports.ipynb #09713a92
+# the only spelling of the verdicts
+VERDICTS = dict(yes='reproduced', no='contradicted', open='not resolved at {:.0%}')
+
 def verdict(diff:float, p_adj:float, direction:str, alpha:float=0.05) -> str:
     "reproduced / contradicted / not resolved at 5%, for a difference x - y that the paper says is 'lower' or 'higher'."
     if direction not in ('lower', 'higher'): raise ValueError(f"direction must be 'lower' or 'higher', got {direction!r}")
-    if not p_adj < alpha: return f'not resolved at {alpha:.0%}'
-    return 'reproduced' if (diff < 0) == (direction == 'lower') else 'contradicted'
+    if not p_adj < alpha: return VERDICTS['open'].format(alpha)
+    return VERDICTS['yes'] if (diff < 0) == (direction == 'lower') else VERDICTS['no']
 
+# %% ../nbs/12b_reports.ipynb #7e5f0004
+NO_PAIRS = dict(n=0, diff=math.nan, lo=math.nan, hi=math.nan, p_t=math.nan, p_perm=math.nan)
+
+def _pairs(df, x:str, y:str, metric:str, by:str, seed:str) -> tuple:
+    "(values of x, values of y) of `metric` over the seeds both have, in seed order."
+    if metric not in df: return [], []
+    a, b = (df[df[by] == v].set_index(seed)[metric] for v in (x, y))
+    common = sorted(set(a.index) & set(b.index))
+    return a.loc[common].values, b.loc[common].values
+
+# %% ../nbs/12b_reports.ipynb #7e5f0005
 def compare(df, claims, by:str='act', seed:str='seed', alpha:float=0.05):
     "One row per claim (x, y, metric, direction): paired difference over common seeds, 95% CI, p, Holm-adjusted p, verdict."
     import pandas as pd
     rows = []
     for x, y, metric, direction in claims:
-        if metric not in df: a = b = df.iloc[:0]; common = []                 # no run has this metric yet
-        else: a = df[df[by] == x].set_index(seed)[metric]; b = df[df[by] == y].set_index(seed)[metric]; common = sorted(set(a.index) & set(b.index))
-        r = paired(a.loc[common].values, b.loc[common].values) if common else dict(n=0, diff=math.nan, lo=math.nan, hi=math.nan, p_t=math.nan, p_perm=math.nan)
+        a, b = _pairs(df, x, y, metric, by, seed)
+        r = paired(a, b) if len(a) else NO_PAIRS
         rows.append(dict(claim=f'{x} {direction} {metric} than {y}', x=x, y=y, metric=metric, direction=direction, **r))
     t = pd.DataFrame(rows)
     if t.empty: return t
-    ok = t.p_t.notna(); t['p_holm'] = math.nan
+    ok = t.p_t.notna()
+    t['p_holm'] = math.nan
     t.loc[ok, 'p_holm'] = holm(t.loc[ok, 'p_t'].values)
     t['verdict'] = [verdict(d, p, s, alpha) for d, p, s in zip(t['diff'], t.p_holm, t.direction)]
     return t
@@ -64,34 +92,41 @@ def compare(df, claims, by:str='act', seed:str='seed', alpha:float=0.05):
 # %% ../nbs/12b_reports.ipynb #9e921ad1
 def left_out(records:list, grid:str, budget:str) -> list:
     "Names of `records` of the same network and dataset as `grid` that are not runs of `grid` at `budget` (another budget or variant)."
-    from activations_repro.configs import GRIDS, grid_configs, run_name
-    g = GRIDS[grid]; keep = {run_name(c) for c in grid_configs(grid, budget)}
-    return sorted(r['name'] for r in records if r['config'].get('model') == g.get('model') and r['config'].get('dataset') == g.get('dataset')
-                  and r['name'] not in keep)
+    g, keep = GRIDS[grid], {run_name(c) for c in grid_configs(grid, budget)}
+    same = lambda c: c.get('model') == g.get('model') and c.get('dataset') == g.get('dataset')
+    return sorted(r['name'] for r in records if same(r['config']) and r['name'] not in keep)
 
 # %% ../nbs/12b_reports.ipynb #1fd5e376
 PaperB = namedtuple('PaperB', 'test_loss test_acc')                                    # test accuracy in %
-PaperA = namedtuple('PaperA', 'train_loss test_loss train_acc test_acc ms_per_step')   # accuracies in %, ms per training step
-_b = lambda **kw: {k: PaperB(*v) for k, v in kw.items()}
-_a = lambda **kw: {k: PaperA(*v) for k, v in kw.items()}
+# accuracies in %, ms per training step
+PaperA = namedtuple('PaperA', 'train_loss test_loss train_acc test_acc ms_per_step')
+
+def _table(row, **values) -> dict: return {act: row(*v) for act, v in values.items()}
+
 PUBLISHED = {
     # Paper B, Table 2 (CIFAR-10) and Table 3 (CIFAR-100): test loss / test accuracy (%), 200 epochs
-    'paper_b_cifar10': _b(relu=(0.591, 77.7), elu=(0.504, 80.4), prelu=(0.547, 79.8), rational=(0.389, 80.2), exponential=(0.399, 80.8)),
-    'paper_b_cifar100': _b(relu=(1.83, 55.0), elu=(1.72, 56.1), prelu=(1.81, 56.6), rational=(1.66, 56.9), exponential=(1.55, 56.5)),
+    'paper_b_cifar10': _table(PaperB, relu=(0.591, 77.7), elu=(0.504, 80.4), prelu=(0.547, 79.8), rational=(0.389, 80.2),
+                              exponential=(0.399, 80.8)),
+    'paper_b_cifar100': _table(PaperB, relu=(1.83, 55.0), elu=(1.72, 56.1), prelu=(1.81, 56.6), rational=(1.66, 56.9),
+                               exponential=(1.55, 56.5)),
     # Paper B, Table 1: learned a of conv1 / conv2 / conv3 (CIFAR-10)
     'paper_b_a': dict(prelu=(0.056, 0.027, 0.030), rational=(0.118, 0.103, 0.206), exponential=(-2.11, -2.03, -1.66)),
     # Paper A, Table 2: train loss / test loss / train acc (%) / test acc (%) / ms per step, 200 epochs
-    'paper_a_cifar10': _a(relu=(0.355, 0.394, 88.7, 87.5, 21), elu=(0.316, 0.414, 88.8, 87.6, 22),
-                          prelu=(0.280, 0.455, 90.0, 86.9, 26), exponential=(0.258, 0.429, 90.9, 88.0, 30)),
+    'paper_a_cifar10': _table(PaperA, relu=(0.355, 0.394, 88.7, 87.5, 21), elu=(0.316, 0.414, 88.8, 87.6, 22),
+                              prelu=(0.280, 0.455, 90.0, 86.9, 26), exponential=(0.258, 0.429, 90.9, 88.0, 30)),
     # Paper A, Table 3: train loss after 3 hours of training
     'paper_a_3h': dict(relu=0.351, elu=0.347, prelu=0.314, exponential=0.308),
 }
 
 # %% ../nbs/12b_reports.ipynb #cae19d61
-PAPER_B_CLAIMS = ([(x, y, 'valid_loss', 'lower') for x in ('rational', 'exponential') for y in ('relu', 'elu', 'prelu')]      # Table 2: lower test loss
-                  + [('exponential', y, 'valid_acc', 'higher') for y in ('relu', 'elu', 'prelu', 'rational')])               # and the highest test accuracy
-PAPER_A_CLAIMS = ([('exponential', y, 'train_loss', 'lower') for y in ('relu', 'elu', 'prelu')]                          # Table 3: lowest train loss
-                  + [('exponential', y, 'valid_acc', 'higher') for y in ('relu', 'elu', 'prelu')])                         # Table 2: highest test accuracy
+# Table 2: lower test loss
+PAPER_B_CLAIMS = ([(x, y, 'valid_loss', 'lower') for x in ('rational', 'exponential') for y in ('relu', 'elu', 'prelu')]
+                  # and highest test accuracy
+                  + [('exponential', y, 'valid_acc', 'higher') for y in ('relu', 'elu', 'prelu', 'rational')])
+# Table 3: lowest train loss
+PAPER_A_CLAIMS = ([('exponential', y, 'train_loss', 'lower') for y in ('relu', 'elu', 'prelu')]
+                  # Table 2: highest test acc
+                  + [('exponential', y, 'valid_acc', 'higher') for y in ('relu', 'elu', 'prelu')])
 
 # %% ../nbs/12b_reports.ipynb #eb8de6d8
 def _paper_value(pub:dict, act:str, metric:str):
@@ -99,19 +134,23 @@ def _paper_value(pub:dict, act:str, metric:str):
     if metric == 'ms_ratio': return round(pub[act].ms_per_step/pub['relu'].ms_per_step, 3)
     return getattr(pub[act], metric.replace('valid_', 'test_'))
 
+# %% ../nbs/12b_reports.ipynb #7e5f0010
 def md_table(df) -> str:
     "A DataFrame as a Markdown pipe table (index as the first columns), for pages and the README."
     d = df.reset_index() if any(n is not None for n in df.index.names) else df
-    name = lambda c: ' · '.join(str(x) for x in c if x != '') if isinstance(c, tuple) else str(c)   # two-level columns: 'test acc % · ours'
+    # two-level columns: 'test acc % · ours'
+    name = lambda c: ' · '.join(str(x) for x in c if x != '') if isinstance(c, tuple) else str(c)
     head = '| ' + ' | '.join(map(name, d.columns)) + ' |\n|' + '---|'*len(d.columns)
     return head + ''.join('\n| ' + ' | '.join('' if v is None or v != v else str(v) for v in row) + ' |' for row in d.itertuples(index=False))
 
 # %% ../nbs/12b_reports.ipynb #e3d3476a
 def _ours(metric:str, r) -> str:
+    "Our paired difference and its 95% interval, in points for accuracies."
     pct = lambda v: f'{100*v:+.2f} pts' if metric.endswith('acc') else f'{v:+.3f}'
     if r.n == 0: return 'no pairs yet'
     return f'{pct(r.diff)} [{pct(r.lo)}, {pct(r.hi)}]' if r.n > 1 else f'{pct(r.diff)} (one pair: no interval)'
 
+# %% ../nbs/12b_reports.ipynb #7e5f0012
 def verdict_rows(t, claim:list, paper:list, n:str='seeds'):
     "The table every chapter shows, from `compare`'s output `t`: claim · paper · ours (difference, 95% CI) · n · p (Holm) · verdict."
     import pandas as pd
@@ -122,7 +161,6 @@ def verdict_rows(t, claim:list, paper:list, n:str='seeds'):
 # %% ../nbs/12b_reports.ipynb #5239f737
 def claim_table(records:list, claims:list, published:dict, **kw):
     "claim · paper · ours (paired mean difference and 95% CI) · p (Holm) · verdict, from result records paired by seed."
-    from activations_repro.results import finals
     df = finals(records, **kw)
     t = compare(df, claims) if not df.empty else df
     return verdict_rows(t, [f'{x} {d} {m.replace("valid", "test").replace("_", " ")} than {y}' for x, y, m, d in claims],
@@ -134,86 +172,127 @@ LABELS = dict(train_loss='train loss', valid_loss='test loss', train_acc='train 
 def beside_paper(df, published:dict, metrics:tuple, order:tuple):
     "Ours (mean ± sd over seeds, from a `results.finals` frame) beside the paper's value for each of `metrics`, one row per activation."
     import pandas as pd
-    from activations_repro.results import mean_sd
     if df.empty: return pd.DataFrame()
     if 'ms_ratio' in metrics: df = df.assign(ms_ratio=df.ms_per_step/df[df.act == 'relu'].ms_per_step.mean())
     ours = mean_sd(df, list(metrics), order=list(order), scale={m: 100 for m in metrics if m.endswith('acc')})
-    cols = {}
-    for m in metrics: cols[(LABELS[m], 'ours')] = ours[m]; cols[(LABELS[m], 'paper')] = [_paper_value(published, a, m) for a in ours.index]
+    cols = {c: v for m in metrics for c, v in (((LABELS[m], 'ours'), ours[m]), ((LABELS[m], 'paper'), [_paper_value(published, a, m) for a in ours.index]))}
     return pd.DataFrame({**cols, ('seeds', ''): ours.seeds}, index=ours.index).rename_axis('act')
 
+# %% ../nbs/12b_reports.ipynb #7e5f0013
+def conv_activations(record:dict) -> dict:
+    "{activation: the convolution it follows} in the network of a CIFAR record, e.g. {'act1': 'conv1', ...}."
+    from activations_repro.models import get_model, activation_inputs
+    c = check_config(record['config'])
+    return {a: l for a, l in activation_inputs(get_model(c['model'], 'relu', net=c['net'])).items() if l.startswith('conv')}
+
+# %% ../nbs/12b_reports.ipynb #7e5f0016
+def table1(df, layers:dict, published:dict):
+    "Paper B's Table 1: our learned `a` per layer (`layers`: activation -> layer) beside the paper's, per learnable type."
+    import pandas as pd
+    cols = [f'a_{a}' for a in layers]
+    learned = [a for a in ('prelu', 'rational', 'exponential') if not df.empty and a in set(df.act)]
+    if not learned: return pd.DataFrame()
+    d = df[df.act.isin(learned)].copy()
+    d.loc[d.act == 'rational', cols] = d.loc[d.act == 'rational', cols].abs()
+    ours = mean_sd(d, cols, order=learned)
+    out = {}
+    for i, (a, l) in enumerate(layers.items()):
+        out[f'paper {l}'], out[f'our {l}'] = [published[x][i] for x in ours.index], ours[f'a_{a}']
+    return pd.DataFrame({**out, 'seeds': ours.seeds}, index=ours.index)
+
 # %% ../nbs/12b_reports.ipynb #b7fecc0a
-def still_moving(recs:list, df, published:dict, k:int=5) -> str:
+def _mean_a(e:dict, layer:str, act:str) -> float: return abs(np.mean(e[layer])) if act == 'rational' else float(np.mean(e[layer]))
+
+def still_moving(recs:list, df, published:dict, layers:list, k:int=5) -> str:
     "How much `a` changed over the last `k` epochs, per learnable type and layer, and in how many layers towards the paper's value."
     out, k_ = [], k
     for act in ('prelu', 'rational', 'exponential'):
         rs = [r for r in recs if r['config']['act'] == act and len(r['a']) > 1]
         if not rs: continue
         k_ = min(k, min(len(r['a']) for r in rs) - 1)
-        val = lambda e, l: abs(np.mean(e[l])) if act == 'rational' else np.mean(e[l])
-        d = np.mean([[val(r['a'][-1], l) - val(r['a'][-1 - k_], l) for l in ('act1', 'act2', 'act3')] for r in rs], axis=0)
-        now = df[df.act == act][['a_act1', 'a_act2', 'a_act3']].mean().values
+        d = np.mean([[_mean_a(r['a'][-1], l, act) - _mean_a(r['a'][-1 - k_], l, act) for l in layers] for r in rs], axis=0)
+        now = df[df.act == act][[f'a_{l}' for l in layers]].pipe(lambda d: d.abs() if act == 'rational' else d).mean().values
         towards = int(sum(np.sign(d) == np.sign(np.array(published[act]) - now)))
-        out.append(f'{act} {", ".join(f"{x:+.3f}" for x in d)} ({towards} of 3 layers towards the paper\'s value)')
+        out.append(f'{act} {", ".join(f"{x:+.3f}" for x in d)} ({towards} of {len(layers)} layers towards the paper\'s value)')
     return f'- Over the last {k_} epochs `a` still changed by: ' + '; '.join(out) + '.' if out else ''
 
-def learned_a(df, recs:list, published:dict) -> str:
-    "Markdown lines reading our learned `a` per layer against Paper B's Table 1 (`published`: act -> three values)."
+# %% ../nbs/12b_reports.ipynb #7e5f0019
+def _exponential_a(e, pe) -> str:
+    "The sentence on the Exponential type's learned `a` (`e`: ours per layer, `pe`: the paper's)."
+    # saturation −e^a: ReLU's is 0, ELU(α=1)'s is −1
+    near = ['ReLU' if np.exp(v) < 0.5 else 'ELU' for v in e]
+    return (f'- Exponential: learned `a` is {"negative in every layer" if (e < 0).all() else "not negative in every layer"} '
+            f'({", ".join(f"{v:+.2f}" for v in e)}; the paper: {", ".join(f"{v:+.2f}" for v in pe)}), i.e. saturation at −e^a = '
+            f'{", ".join(f"{-np.exp(v):.2f}" for v in e)}, closer to {", ".join(near)} in conv1–{len(e)} '
+            f'(the paper\'s {", ".join(f"{-np.exp(v):.2f}" for v in pe)}).')
+
+# %% ../nbs/12b_reports.ipynb #7e5f0020
+def learned_a(df, recs:list, published:dict, layers:list) -> str:
+    "Markdown lines reading our learned `a` per layer (`layers`: the convolutions' activations) against Paper B's Table 1."
     if df.empty or 'exponential' not in set(df.act): return 'No Exponential runs yet.'
-    cols = ['a_act1', 'a_act2', 'a_act3']; e = df[df.act == 'exponential'][cols].mean(); pe = np.array(published['exponential'])
-    near = ['ReLU' if np.exp(v) < 0.5 else 'ELU' for v in e]                     # saturation −e^a: ReLU's is 0, ELU(α=1)'s is −1
-    lines = [f'- Exponential: learned `a` is {"negative in every layer" if (e < 0).all() else "not negative in every layer"} '
-             f'({", ".join(f"{v:+.2f}" for v in e)}; the paper: {", ".join(f"{v:+.2f}" for v in pe)}), i.e. saturation at −e^a = '
-             f'{", ".join(f"{-np.exp(v):.2f}" for v in e)}, closer to {", ".join(near)} in conv1–3 '
-             f'(the paper\'s {", ".join(f"{-np.exp(v):.2f}" for v in pe)}).']
+    cols = [f'a_{l}' for l in layers]
+    # Rational: |a|
+    mean = lambda act: df[df.act == act][cols].pipe(lambda d: d.abs() if act == 'rational' else d).mean()
+    lines = [_exponential_a(mean('exponential'), np.array(published['exponential']))]
     if 'rational' in set(df.act):
-        r = df[df.act == 'rational'][cols].mean()
+        r = mean('rational')
         lines.append(f'- Rational: |a| moved from its initial 1.0 to {", ".join(f"{v:.3f}" for v in r)} (the paper: '
-                     f'{", ".join(f"{v:.3f}" for v in published["rational"])}): {"decreased in every layer, as in the paper" if (r < 1).all() else "did not decrease in every layer"}.')
+                     f'{", ".join(f"{v:.3f}" for v in published["rational"])}): '
+                     + ('decreased in every layer, as in the paper.' if (r < 1).all() else 'did not decrease in every layer.'))
     if 'prelu' in set(df.act):
-        p = df[df.act == 'prelu'][cols].mean()
-        lines.append(f'- PReLU: slope from 0.25 to {", ".join(f"{v:.3f}" for v in p)} (the paper: {", ".join(f"{v:.3f}" for v in published["prelu"])}).')
-    return '\n'.join(lines + [still_moving(recs, df, published)])
+        lines.append(f'- PReLU: slope from 0.25 to {", ".join(f"{v:.3f}" for v in mean("prelu"))} '
+                     f'(the paper: {", ".join(f"{v:.3f}" for v in published["prelu"])}).')
+    return '\n'.join(lines + [still_moving(recs, df, published, layers)])
+
+# %% ../nbs/12b_reports.ipynb #7e5f0022
+def a_trajectory(recs:list, act:str, layer:str):
+    "Mean over the runs of `act` of the learned `a` of `layer` after each epoch (entry 0: its initial value); None without runs."
+    rs = [r for r in recs if r['config']['act'] == act]
+    return np.mean([[_mean_a(e, layer, act) for e in r['a']] for r in rs], axis=0) if rs else None
 
 # %% ../nbs/12b_reports.ipynb #fb9d42bb
 def _clock(record:dict, ms:dict|None):
     "Seconds of training steps at each trace point: the run's own clock, or its step count times `ms[act]` milliseconds."
     return lambda p: p['step']*ms[record['config']['act']]/1e3 if ms else p['train_s']
 
+# %% ../nbs/12b_reports.ipynb #7e5f0024
 def trace_loss(record:dict, t:float|None=None, points:int=5, ms:dict|None=None) -> float:
     "Mean training loss of the last `points` trace entries at or before `t` seconds of training steps (None: the end of the run)."
     clock = _clock(record, ms)
     tr = [p for p in record.get('trace') or () if t is None or clock(p) <= t][-points:]
     return float(np.mean([p['loss'] for p in tr])) if tr else math.nan
 
+# %% ../nbs/12b_reports.ipynb #7e5f0025
 def equal_time(records:list, points:int=5, ms:dict|None=None):
     "(DataFrame act, seed, train_loss at t, steps done by t; t) with t the time the fastest run finished its training steps."
     import pandas as pd
     rs = [r for r in records if r.get('trace')]
     if not rs: return pd.DataFrame(columns=['act', 'seed', 'train_loss', 'steps']), math.nan
     t = min(_clock(r, ms)(r['trace'][-1]) for r in rs)
-    def row(r):
-        clock = _clock(r, ms)
-        return dict(act=r['config']['act'], seed=r['config']['seed'], train_loss=trace_loss(r, t, points, ms),
-                    steps=max([p['step'] for p in r['trace'] if clock(p) <= t], default=0))
-    return pd.DataFrame([row(r) for r in rs]), t
+    steps = lambda r: max([p['step'] for p in r['trace'] if _clock(r, ms)(p) <= t], default=0)
+    return pd.DataFrame([dict(act=r['config']['act'], seed=r['config']['seed'], train_loss=trace_loss(r, t, points, ms), steps=steps(r))
+                         for r in rs]), t
 
 # %% ../nbs/12b_reports.ipynb #8e0fcf41
+KAF_COLUMNS = ['dataset', 'output', 'seed', 'split', 'bias', 'lr', 'anchors', 'refresh', 'std_y', 'valid_acc', 'valid_rmse', 'knn',
+               'ms_per_step', 'seconds', 'h']
+
+def _kaf_row(r:dict) -> dict:
+    "One kernel-activation run as a row of `kaf_frame`."
+    c = check_config(r['config'])
+    col, kern = 'valid_rmse' if TASKS[c['dataset']] == 'regression' else 'valid_acc', c['output'] == 'kernel'
+    return dict(dataset=c['dataset'], output=c['output'], seed=c['seed'], split=c['split'], bias=c['bias'], lr=c['lr'],
+                anchors=c['anchors'] if kern else None, refresh=c['refresh'] if kern else None, std_y=c['standardize_y'],
+                **{col: r['final'].get(col)}, knn=(r.get('knn') or {}).get(col), ms_per_step=r['ms_per_step'], seconds=r['train_s'],
+                h=r['epochs'][-1].get('h') if r['epochs'] else None)
+
+# %% ../nbs/12b_reports.ipynb #7e5f0026
 def kaf_frame(records:list):
     "One row per kernel-activation run: settings, `valid_acc` or `valid_rmse` (by task), the kNN baseline's `knn`, cost and bandwidth."
     import pandas as pd
-    from activations_repro.configs import check_config, TASKS
-    rows = []
-    for r in records:
-        c = check_config(r['config']); col = 'valid_rmse' if TASKS[c['dataset']] == 'regression' else 'valid_acc'
-        kern = c['output'] == 'kernel'
-        rows.append(dict(dataset=c['dataset'], output=c['output'], seed=c['seed'], split=c['split'], bias=c['bias'], lr=c['lr'],
-                         anchors=c['anchors'] if kern else None, refresh=c['refresh'] if kern else None, std_y=c['standardize_y'],
-                         **{col: r['final'].get(col)}, knn=(r.get('knn') or {}).get(col), ms_per_step=r['ms_per_step'], seconds=r['train_s'],
-                         h=r['epochs'][-1].get('h') if r['epochs'] else None))
-    return pd.DataFrame(rows, columns=['dataset', 'output', 'seed', 'split', 'bias', 'lr', 'anchors', 'refresh', 'std_y',
-                                       'valid_acc', 'valid_rmse', 'knn', 'ms_per_step', 'seconds', 'h'])
+    return pd.DataFrame([_kaf_row(r) for r in records], columns=KAF_COLUMNS)
 
+# %% ../nbs/12b_reports.ipynb #7e5f0027
 def kaf_arms(kf):
     "`kf` with an `arm` column ('iris: kernel') and one more arm per kernel run: the kNN baseline on its learned index."
     import pandas as pd
@@ -225,11 +304,11 @@ def kaf_arms(kf):
 # %% ../nbs/12b_reports.ipynb #0ef8bbc9
 def kaf_output_claims(arms) -> list:
     "(x, y, metric, direction) rows of claim 1: on each dataset, the kernel output against each other arm."
-    from activations_repro.configs import TASKS
     reg = lambda ds: TASKS[ds] == 'regression'
     return [(f'{ds}: kernel', a, 'valid_rmse' if reg(ds) else 'valid_acc', 'lower' if reg(ds) else 'higher')
             for ds, g in arms.groupby('dataset') for a in sorted(set(g.arm) - {f'{ds}: kernel'})]
 
+# %% ../nbs/12b_reports.ipynb #7e5f0028
 def kaf_claim_table(arms, claims:list, paper:str):
     "Verdict rows of kernel claims over `arms` (paired by seed, Holm across the rows); `paper` is the source's statement."
     t = compare(arms, claims, by='arm') if len(arms) else arms
@@ -239,55 +318,79 @@ def kaf_claim_table(arms, claims:list, paper:str):
 # %% ../nbs/12b_reports.ipynb #73e2635a
 def logistic(u, a, b, c, d): return d + c/(1 + np.exp(-np.clip(b*(u - a), -50, 50)))
 
+# %% ../nbs/12b_reports.ipynb #7e5f0029
+def logistic_fit(u, G, digits:int|None=None):
+    "Parameters (a, b, c, d) of the logistic d + c/(1+exp(-b(u-a))) fitted to G(u), to `digits` significant digits; None if it fails."
+    import warnings
+    from scipy.optimize import curve_fit, OptimizeWarning
+    u, G = np.asarray(u, float), np.asarray(G, float)
+    with warnings.catch_warnings():
+        # a flat column: no covariance, the fit itself is fine
+        warnings.simplefilter('ignore', OptimizeWarning)
+        try: p = curve_fit(logistic, u, G, p0=[np.median(u), 4/(np.ptp(u) + 1e-9), np.ptp(G), G.min()], maxfev=20000)[0]
+        except RuntimeError: return None
+    # an iterative fit's last digits vary by CPU
+    return p if digits is None else np.array([float(f'{v:.{digits}g}') for v in p])
+
+# %% ../nbs/12b_reports.ipynb #7e5f0030
 def sigmoid_r2(u, G) -> float:
     "R^2 of a four-parameter logistic fitted to the curve G(u) (nan if the fit fails)."
     p = logistic_fit(u, G)
     if p is None: return math.nan
     return float(1 - (np.asarray(G, float) - logistic(np.asarray(u, float), *p)).var()/max(np.var(G), 1e-12))
 
-def logistic_fit(u, G, digits:int|None=None):
-    "Parameters (a, b, c, d) of the logistic d + c/(1+exp(-b(u-a))) fitted to G(u), to `digits` significant digits; None if the fit fails."
-    import warnings
-    from scipy.optimize import curve_fit, OptimizeWarning
-    u, G = np.asarray(u, float), np.asarray(G, float)
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', OptimizeWarning)               # a flat column: no covariance, the fit itself is fine
-        try: p = curve_fit(logistic, u, G, p0=[np.median(u), 4/(np.ptp(u) + 1e-9), np.ptp(G), G.min()], maxfev=20000)[0]
-        except RuntimeError: return None
-    return p if digits is None else np.array([float(f'{v:.{digits}g}') for v in p])   # an iterative fit's last digits vary by CPU
-
+# %% ../nbs/12b_reports.ipynb #7e5f0032
 def above(values, threshold:float, level:float=0.95) -> dict:
-    "Mean of `values`, its t interval and the one-sample verdict against `threshold` (reproduced above, contradicted below)."
+    "Mean of `values`, its t interval at `level` and the one-sample verdict against `threshold` (reproduced above, contradicted below)."
     v = np.asarray([x for x in values if x == x], float)
-    if len(v) < 2: return dict(n=len(v), mean=float(v.mean()) if len(v) else math.nan, lo=math.nan, hi=math.nan, verdict='not resolved at 5%')
+    undecided = VERDICTS['open'].format(1 - level)
+    if len(v) < 2: return dict(n=len(v), mean=float(v.mean()) if len(v) else math.nan, lo=math.nan, hi=math.nan, verdict=undecided)
     lo, hi = stats.ttest_1samp(v, threshold).confidence_interval(level)
     return dict(n=len(v), mean=float(v.mean()), lo=float(lo), hi=float(hi),
-                verdict='reproduced' if lo > threshold else 'contradicted' if hi < threshold else 'not resolved at 5%')
+                verdict=VERDICTS['yes'] if lo > threshold else VERDICTS['no'] if hi < threshold else undecided)
 
 # %% ../nbs/12b_reports.ipynb #bfee7544
 KAF_CLAIM_GRIDS = ('kaf_compare', 'kaf_mnist', 'kaf_lr', 'kaf_scale')
 
 def _shape_r2(rs) -> list:
+    "Each classification run's mean R² of a logistic fitted to its learned G(u), over its output columns."
     return [np.nanmean([sigmoid_r2(u, G) for u, G in zip(r['link']['u'], r['link']['G'])]) for r in rs
             if r.get('link') and r['config']['dataset'] != 'housing']
 
+# %% ../nbs/12b_reports.ipynb #7e5f0033
+def _high_lr_claims(lf):
+    "Claim 2's rows: the kernel output against softmax at the sweep's highest learning rate."
+    top = lf[lf.lr == lf.lr.max()] if len(lf) else lf
+    return kaf_claim_table(kaf_arms(top), [(f'{d}: kernel', f'{d}: softmax', 'valid_acc', 'higher') for d in sorted(set(top.dataset))],
+                           f'stable at high learning rates (lr = {lf.lr.max():g})' if len(lf) else '')
+
+# %% ../nbs/12b_reports.ipynb #7e5f0034
+def _shape_claim(recs:list, threshold:float):
+    "Claim 3's row: the mean R² of a logistic fit to the learned shapes, against `threshold`."
+    import pandas as pd
+    s = above(_shape_r2(recs), threshold)
+    return pd.DataFrame([{'claim': f'learned G(u): mean R² of a logistic fit above {threshold:g}', 'paper': 'close to a sigmoid',
+                          'ours': f"{s['mean']:.3f} [{s['lo']:.3f}, {s['hi']:.3f}]", 'runs': s['n'], 'verdict': s['verdict']}]) if s['n'] > 1 else None
+
+# %% ../nbs/12b_reports.ipynb #7e5f0035
+def _scale_claim(sf):
+    "Claim 4's row: the kernel output with raw targets against standardised ones."
+    k = sf[sf.output == 'kernel']
+    k = k.assign(arm=np.where(k.std_y.astype(bool), 'housing: kernel, standardised y', 'housing: kernel, raw y'))
+    return kaf_claim_table(k, [('housing: kernel, raw y', 'housing: kernel, standardised y', 'valid_rmse', 'higher')],
+                           'raw targets degrade the kernel output')
+
+# %% ../nbs/12b_reports.ipynb #7e5f0036
 def kernel_claims(recs:dict, r2_threshold:float=0.9):
     "The verdict table of the kernel activation's four claims, one block per claim, from {grid: records} of `KAF_CLAIM_GRIDS`."
     import pandas as pd
     f = {g: kaf_frame(recs.get(g, [])) for g in KAF_CLAIM_GRIDS}
     arms = kaf_arms(pd.concat([f['kaf_compare'], f['kaf_mnist']], ignore_index=True))
     c1 = kaf_claim_table(arms, kaf_output_claims(arms), 'equal or better')
-    lf = f['kaf_lr']; top = lf[lf.lr == lf.lr.max()] if len(lf) else lf
-    c2 = kaf_claim_table(kaf_arms(top), [(f'{d}: kernel', f'{d}: softmax', 'valid_acc', 'higher') for d in sorted(set(top.dataset))],
-                         f'stable at high learning rates (lr = {lf.lr.max():g})' if len(lf) else '')
-    s = above(_shape_r2(recs.get('kaf_compare', []) + recs.get('kaf_mnist', [])), r2_threshold)
-    c3 = pd.DataFrame([{'claim': f'learned G(u): mean R² of a logistic fit above {r2_threshold:g}', 'paper': 'close to a sigmoid',
-                        'ours': f"{s['mean']:.3f} [{s['lo']:.3f}, {s['hi']:.3f}]", 'runs': s['n'], 'verdict': s['verdict']}]) if s['n'] > 1 else c1.iloc[:0]
-    k = f['kaf_scale'][f['kaf_scale'].output == 'kernel']
-    k = k.assign(arm=np.where(k.std_y.astype(bool), 'housing: kernel, standardised y', 'housing: kernel, raw y'))
-    c4 = kaf_claim_table(k, [('housing: kernel, raw y', 'housing: kernel, standardised y', 'valid_rmse', 'higher')], 'raw targets degrade the kernel output')
-    return pd.concat({'1 · equal or better accuracy': c1, '2 · high learning rates': c2, '3 · sigmoid-like shape': c3, '4 · large targets': c4},
-                     names=['source claim', 'row']).droplevel('row')
+    c3 = _shape_claim(recs.get('kaf_compare', []) + recs.get('kaf_mnist', []), r2_threshold)
+    blocks = {'1 · equal or better accuracy': c1, '2 · high learning rates': _high_lr_claims(f['kaf_lr']),
+              '3 · sigmoid-like shape': c1.iloc[:0] if c3 is None else c3, '4 · large targets': _scale_claim(f['kaf_scale'])}
+    return pd.concat(blocks, names=['source claim', 'row']).droplevel('row')
 
 # %% ../nbs/12b_reports.ipynb #5bd0a002
 def _spread(values, fmt:str='{:.2f}') -> str:
@@ -296,22 +399,25 @@ def _spread(values, fmt:str='{:.2f}') -> str:
     return fmt.format(lo) if fmt.format(lo) == fmt.format(hi) else f'{fmt.format(lo)}–{fmt.format(hi)}'
 
 # %% ../nbs/12b_reports.ipynb #5bd0a004
+def _speed_rows(run:dict) -> dict:
+    "{(kernel, module): {(threads, ratio): value}} of one `bench_activations` run."
+    rows = {}
+    for th, res in run['threads'].items():
+        relu, col = res['relu']['random sign'], f'{th} thread{"s" if th != "1" else ""}'
+        for k, mods in res['kernels'].items():
+            for m, t in mods.items():
+                rows[(k, m)] = {**rows.get((k, m), {}), (col, '÷ ReLU'): t['random sign']/relu,
+                                (col, 'random ÷ one sign'): t['random sign']/min(t['all negative'], t['all positive'])}
+    return rows
+
+# %% ../nbs/12b_reports.ipynb #7e5f0037
 def activation_speed(bench:dict) -> dict:
     "{CPU: table kernel · module × threads of forward+backward ÷ ReLU and random-sign ÷ one-sign time} from `bench_activations` runs."
     import pandas as pd
     out = {}
     for cpu in dict.fromkeys(r['cpu'] for r in bench['runs']):
-        runs, rows = [r for r in bench['runs'] if r['cpu'] == cpu], {}
-        for r in runs:
-            for th, res in r['threads'].items():
-                relu = res['relu']['random sign']
-                for k, mods in res['kernels'].items():
-                    for m, t in mods.items():
-                        row = rows.setdefault((k, m), {})
-                        row.setdefault((f'{th} thread{"s" if th != "1" else ""}', '÷ ReLU'), []).append(t['random sign']/relu)
-                        row.setdefault((f'{th} thread{"s" if th != "1" else ""}', 'random ÷ one sign'), []).append(
-                            t['random sign']/min(t['all negative'], t['all positive']))
-        t = pd.DataFrame({k: {c: _spread(v) for c, v in row.items()} for k, row in rows.items()}).T
+        runs = [_speed_rows(r) for r in bench['runs'] if r['cpu'] == cpu]
+        t = pd.DataFrame({k: {c: _spread([r[k][c] for r in runs]) for c in row} for k, row in runs[0].items()}).T
         out[f'{cpu}, {len(runs)} run(s)'] = t.rename_axis(['kernel', 'module'])
     return out
 
@@ -328,3 +434,14 @@ def step_speed(bench:dict, model:str='paper_b') -> dict:
                               '÷ ReLU': _spread([r['ms_per_step'][a]/r['ms_per_step']['relu'] for r in rs])} for a in acts}).T
         out[f'{cpu}, {len(rs)} run(s) of {rs[0]["threads"]} thread(s), {rs[0]["images"]} images'] = t.rename_axis('act')
     return out
+
+# %% ../nbs/12b_reports.ipynb #7e5f0039
+def results_folder(default='../results') -> Path:
+    "The results folder a report reads: `AR_RESULTS` if set, else `default`."
+    return Path(os.environ.get('AR_RESULTS') or default)
+
+# %% ../nbs/12b_reports.ipynb #7e5f0040
+def report_budget(grid:str, budgets:tuple, folder) -> str:
+    "The first of `budgets` at which `grid` is complete in `folder`; else the first with any runs there; else the last."
+    have = {b: len(records(grid, b, folder)) for b in budgets}
+    return next((b for b in budgets if have[b] == len(grid_configs(grid, b))), next((b for b in budgets if have[b]), budgets[-1]))

@@ -10,8 +10,9 @@ import json, os, platform, re, socket, time, datetime, warnings, contextlib
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['SCHEMA', 'versions', 'device_name', 'make_record', 'machine', 'claim_run', 'read_results', 'runs_frame',
-           'epochs_frame', 'mean_a', 'finals', 'mean_sd', 'provenance', 'curves']
+__all__ = ['SCHEMA', 'CONFIG_COLUMNS', 'versions', 'device_name', 'make_record', 'machine', 'claim_run', 'read_results',
+           'records', 'weights_path', 'runs_frame', 'epochs_frame', 'mean_a', 'finals', 'mean_sd', 'provenance',
+           'curves']
 
 # %% ../nbs/12_results.ipynb #f0f2930f
 SCHEMA = 2
@@ -19,7 +20,9 @@ SCHEMA = 2
 def versions() -> dict:
     "Versions of the packages that determine the numbers."
     import torch, activations_repro, numpy
-    try: import fastai; fa = fastai.__version__
+    try:
+        import fastai
+        fa = fastai.__version__
     except ImportError: fa = None
     return dict(python=platform.python_version(), torch=torch.__version__, fastai=fa, numpy=numpy.__version__,
                 activations_repro=activations_repro.__version__)
@@ -38,8 +41,9 @@ def make_record(cfg:dict, name:str, started:float, device, data_variant:str, *, 
                 epochs=(), a=(), trace=(), at_time_limit=None, eval_class_counts=None, **extra) -> dict:
     "The result record of a finished run (`started`: `time.time()` before the run began)."
     from activations_repro.configs import family
-    return dict(schema=SCHEMA, name=name, family=family(cfg), config=cfg, versions=versions(), device=device_name(device),
-                data_variant=data_variant, started=_iso(started), finished=_iso(time.time()), steps=steps, train_s=train_s,
+    return dict(schema=SCHEMA, name=name, family=family(cfg), config=cfg, versions=versions(),
+                device=device_name(device), data_variant=data_variant, started=_iso(started),
+                finished=_iso(time.time()), steps=steps, train_s=train_s,
                 ms_per_step=1e3*train_s/max(steps, 1), epochs=list(epochs), a=list(a), trace=list(trace), final=final,
                 at_time_limit=at_time_limit, eval_class_counts=eval_class_counts, **extra)
 
@@ -52,13 +56,16 @@ def machine() -> dict:
         model = next((l.split(':', 1)[1].strip() for l in info if l.startswith('model name')), model)
         flags = set(next((l.split(':', 1)[1].split() for l in info if l.startswith(('flags', 'Features'))), []))
     except OSError: pass
-    simd = 'AVX-512' if 'avx512f' in flags else 'AVX2' if 'avx2' in flags else 'NEON' if 'asimd' in flags else 'SSE' if flags else '?'
-    return dict(cpu=f'{model} ({platform.machine()}, {os.cpu_count()} cores, {simd})', cpu_model=model, arch=platform.machine(),
-                cores=os.cpu_count(), simd=simd)
+    widest = (('avx512f', 'AVX-512'), ('avx2', 'AVX2'), ('asimd', 'NEON'))
+    simd = next((s for f, s in widest if f in flags), 'SSE' if flags else '?')
+    arch, cores = platform.machine(), os.cpu_count()
+    return dict(cpu=f'{model} ({arch}, {cores} cores, {simd})', cpu_model=model, arch=arch, cores=cores, simd=simd)
 
 # %% ../nbs/12_results.ipynb #fbc4ae49
 def _alive(pid:int) -> bool:
-    try: os.kill(pid, 0); return True
+    try:
+        os.kill(pid, 0)
+        return True
     except ProcessLookupError: return False
     except PermissionError: return True
 
@@ -71,107 +78,151 @@ def _stale(lock:Path, stale_s:float) -> bool:
 @contextlib.contextmanager
 def claim_run(folder, name:str, stale_s:float=6*3600):
     "Context manager: True if this process holds the run `name` (released at exit), False if another one does."
-    lock = Path(folder)/'locks'/f'{name}.lock'; lock.parent.mkdir(parents=True, exist_ok=True)
+    lock = Path(folder)/'locks'/f'{name}.lock'
+    lock.parent.mkdir(parents=True, exist_ok=True)
     for _ in range(2):
-        try: fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY); break
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            break
         except FileExistsError:
-            if not _stale(lock, stale_s): yield False; return
+            if not _stale(lock, stale_s):
+                yield False
+                return
             lock.unlink(missing_ok=True)
-    else: yield False; return
+    else:
+        yield False
+        return
     with os.fdopen(fd, 'w') as f: f.write(f'{socket.gethostname()} {os.getpid()}\n')
     try: yield True
     finally: lock.unlink(missing_ok=True)
 
 # %% ../nbs/12_results.ipynb #30aec77d
+def _record(f:Path) -> dict|None:
+    "The result record in file `f`, or None (and a warning that names the file) if it is not one of this schema."
+    try: r = json.loads(f.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        warnings.warn(f'skipping {f}: not readable JSON ({type(e).__name__})')
+        return None
+    if isinstance(r, dict) and r.get('schema') == SCHEMA and isinstance(r.get('config'), dict): return r
+    warnings.warn(f'skipping {f}: not a result file of schema {SCHEMA}')
+
+# %% ../nbs/12_results.ipynb #8e4a0001
 def read_results(folder, **filters) -> list:
     "Every result record in `folder` whose config matches all `filters` (a value or a list of values)."
-    out = []
-    for f in sorted(Path(folder).glob('*.json')):
-        try: r = json.loads(f.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            warnings.warn(f'skipping {f}: not readable JSON ({type(e).__name__})'); continue
-        if not isinstance(r, dict) or r.get('schema') != SCHEMA or not isinstance(r.get('config'), dict):
-            warnings.warn(f'skipping {f}: not a result file of schema {SCHEMA}'); continue
-        if all(r['config'].get(k) in (v if isinstance(v, (list, tuple)) else [v]) for k, v in filters.items()): out.append(r)
-    return out
+    match = lambda c: all(c.get(k) in (v if isinstance(v, (list, tuple)) else [v]) for k, v in filters.items())
+    return [r for f in sorted(Path(folder).glob('*.json')) if (r := _record(f)) is not None and match(r['config'])]
 
+# %% ../nbs/12_results.ipynb #8e4a0003
+def records(grid:str, budget:str, folder) -> list:
+    "The records of the runs of `grid` at `budget` that have a result file in `folder` (none if there is no folder)."
+    from activations_repro.configs import grid_configs, run_name
+    names = {run_name(c) for c in grid_configs(grid, budget)}
+    return [r for r in read_results(folder) if r['name'] in names] if Path(folder).exists() else []
+
+# %% ../nbs/12_results.ipynb #8e4a0006
+def weights_path(results, name:str) -> Path:
+    "Where the trained weights of run `name` are published: `<results>/weights/<name>.pt`."
+    return Path(results)/'weights'/f'{name}.pt'
+
+# %% ../nbs/12_results.ipynb #8e4a0008
 def runs_frame(records:list):
     "One row per run: configuration, final metrics, timing and data variant."
     import pandas as pd
-    return pd.DataFrame([dict(name=r['name'], **r['config'], **r.get('final', {}), ms_per_step=r.get('ms_per_step'),
-                              epochs_done=len(r.get('epochs', [])), device=r.get('device'), variant=r.get('data_variant')) for r in records])
+    row = lambda r: dict(name=r['name'], **r['config'], **r.get('final', {}), ms_per_step=r.get('ms_per_step'),
+                         epochs_done=len(r.get('epochs', [])), device=r.get('device'), variant=r.get('data_variant'))
+    return pd.DataFrame([row(r) for r in records])
 
+# %% ../nbs/12_results.ipynb #8e4a0009
 def epochs_frame(records:list):
     "One row per run and epoch: configuration and that epoch's metrics."
     import pandas as pd
-    rows = [dict(name=r['name'], act=r['config'].get('act'), seed=r['config']['seed'], dataset=r['config']['dataset'],
-                 model=r['config']['model'], **e) for r in records for e in r.get('epochs', [])]
-    return pd.DataFrame(rows)
+    row = lambda c: dict(act=c.get('act'), seed=c['seed'], dataset=c['dataset'], model=c['model'])
+    return pd.DataFrame([dict(name=r['name'], **row(r['config']), **e) for r in records for e in r.get('epochs', [])])
 
 # %% ../nbs/12_results.ipynb #0032225f
 def mean_a(vals) -> float:
     "Mean of a learned parameter vector (per layer: its one value)."
     return float(sum(vals)/len(vals))
 
+# %% ../nbs/12_results.ipynb #8e4a0012
+# what else a table may group by
+CONFIG_COLUMNS = ('dataset', 'output', 'anchors', 'refresh', 'lr', 'standardize_y', 'net', 'jpeg')
+
 def finals(records:list,             # result records
            a_layers=(),               # layers whose final mean `a` becomes a column `a_<layer>`
            at_time_limit:bool=False): # where a time limit stopped a run: its losses and test accuracy there
-    "One row per run: act, seed, final train/valid loss and accuracy, ms/step, steps, and the final mean `a` of each of `a_layers`."
+    "One row per run: act, seed, final losses and accuracies, ms/step, steps, and the mean `a` of each of `a_layers`."
     import pandas as pd
     rows = []
     for r in records:
-        c, b = r['config'], r.get('at_time_limit') or {}
-        row = dict(act=c.get('act'), seed=c['seed'], epochs=len(r['epochs']), ms_per_step=r.get('ms_per_step'), steps=r.get('steps'), **r['final'],
-                   **{k: c.get(k) for k in ('dataset', 'output', 'anchors', 'refresh', 'lr', 'standardize_y') if k in c})
-        if at_time_limit and b: row.update({k: b[k] for k in ('train_loss', 'valid_loss', 'valid_acc') if k in b})
-        for l in a_layers:
-            if r['a'] and l in r['a'][-1]: row[f'a_{l}'] = mean_a(r['a'][-1][l])
+        c, stop = r['config'], r.get('at_time_limit') or {}
+        row = dict(act=c.get('act'), seed=c['seed'], epochs=len(r['epochs']), ms_per_step=r.get('ms_per_step'),
+                   steps=r.get('steps'), **r['final'], **{k: c.get(k) for k in CONFIG_COLUMNS if k in c})
+        if at_time_limit: row.update({k: stop[k] for k in ('train_loss', 'valid_loss', 'valid_acc') if k in stop})
+        row.update({f'a_{l}': mean_a(r['a'][-1][l]) for l in a_layers if r['a'] and l in r['a'][-1]})
         rows.append(row)
     return pd.DataFrame(rows)
 
+# %% ../nbs/12_results.ipynb #8e4a0014
+def _mean_sd_cell(v, digits:int, integer:bool) -> str:
+    "'mean ± sd' of the values `v` ('' for none; no sd for one value; integers shown as integers)."
+    if v.empty: return ''
+    return f'{v.mean():.{0 if integer else digits}f}' + (f' ± {v.std():.{digits}f}' if len(v) > 1 else '')
+
+# %% ../nbs/12_results.ipynb #8e4a0015
 def mean_sd(df, cols, by='act', order=None, digits=3, scale=None):
     "Table of 'mean ± sd' over seeds for `cols`, one row per `by` value (sd blank with one seed), plus the seed count."
     import pandas as pd
     if df.empty: return pd.DataFrame(columns=list(cols) + ['seeds'])          # no runs: an empty table, not an error
-    out = {}
-    for key, g in df.groupby(by):
-        row = {}
-        for c in cols:
-            v = g[c].dropna()*((scale or {}).get(c, 1)); d = 0 if pd.api.types.is_integer_dtype(g[c]) else digits   # counts stay integers
-            row[c] = '' if v.empty else f'{v.mean():.{d}f}' + (f' ± {v.std():.{digits}f}' if len(v) > 1 else '')
-        row['seeds'] = len(g); out[key] = row
-    t = pd.DataFrame(out).T
+    scale = scale or {}
+    cell = lambda g, c: _mean_sd_cell(g[c].dropna()*scale.get(c, 1), digits, pd.api.types.is_integer_dtype(g[c]))
+    t = pd.DataFrame({key: {**{c: cell(g, c) for c in cols}, 'seeds': len(g)} for key, g in df.groupby(by)}).T
     return t.reindex([o for o in (order or t.index) if o in t.index])
 
-def provenance(records:list) -> str:
-    "What produced these numbers: epochs, seeds, limits, device(s) and data variant(s), from the records themselves."
-    if not records: return 'no runs'
-    eps = sorted({len(r['epochs']) or r['config']['epochs'] for r in records}); seeds = sorted({r['config']['seed'] for r in records})
-    devs = sorted({r['device'] for r in records}); vars_ = sorted({r['data_variant'] for r in records})
+# %% ../nbs/12_results.ipynb #8e4a0017
+def _budget_phrase(records:list) -> str:
+    "Epochs (or iterations), steps, time limit and epoch size of the runs: '30 epochs (15000 steps)'."
+    eps = sorted({len(r['epochs']) or r['config']['epochs'] for r in records})
     unit = 'iterations' if all(r['family'] == 'kaftron' for r in records) else 'epochs'
-    ep = f'{eps[0]} {unit.rstrip("s") if eps[0] == 1 else unit}' if len(eps) == 1 else f'{eps[0]}–{eps[-1]} {unit}'
+    out = f'{eps[0]} {unit.rstrip("s") if eps[0] == 1 else unit}' if len(eps) == 1 else f'{eps[0]}–{eps[-1]} {unit}'
     steps = sorted({r['steps'] for r in records})
-    extra = f' ({steps[0]} steps)' if len(steps) == 1 and unit == 'epochs' else ''
-    t = {r['config'].get('time_limit_s') for r in records} - {None}
-    extra += f', time limit {", ".join(f"{x/60:g} min" for x in sorted(t))} of training steps' if t else ''
-    es = {r['config'].get('epoch_size') for r in records} - {None}
-    extra += f', epochs of {", ".join(map(str, sorted(es)))} images' if es else ''
-    ev = {(sum(c.values()), sum(v > 0 for v in c.values()), len(c)) for r in records if (c := r.get('eval_class_counts'))}
-    part = [f'{n:,} test images of {k} of the {m} classes' for n, k, m in sorted(ev) if k < m]
-    full = [f'{n:,}' for n, k, m in sorted(ev) if k == m]
-    if full: part.insert(0, f'{", ".join(full)} test images')
-    extra += f', evaluated on {"; ".join(part)}' if part else ''
-    return f'{ep}{extra}, {len(seeds)} seed(s) {seeds}, {len(records)} runs; device: {"; ".join(devs)}; data: {", ".join(_splits(vars_))}'
+    if len(steps) == 1 and unit == 'epochs': out += f' ({steps[0]} steps)'
+    if t := {r['config'].get('time_limit_s') for r in records} - {None}:
+        out += f', time limit {", ".join(f"{x/60:g} min" for x in sorted(t))} of training steps'
+    if es := {r['config'].get('epoch_size') for r in records} - {None}:
+        out += f', epochs of {", ".join(map(str, sorted(es)))} images'
+    return out
 
+# %% ../nbs/12_results.ipynb #8e4a0018
+def _evaluation_phrase(records:list) -> str:
+    "', evaluated on 10,000 test images' (and how many classes, where the evaluation left some out), or ''."
+    counts = [c for r in records if (c := r.get('eval_class_counts'))]
+    ev = {(sum(c.values()), sum(v > 0 for v in c.values()), len(c)) for c in counts}
+    part = [f'{n:,} test images of {k} of the {m} classes' for n, k, m in sorted(ev) if k < m]
+    if full := [f'{n:,}' for n, k, m in sorted(ev) if k == m]: part.insert(0, f'{", ".join(full)} test images')
+    return f', evaluated on {"; ".join(part)}' if part else ''
+
+# %% ../nbs/12_results.ipynb #8e4a0019
 def _splits(variants) -> list:
-    "Data variants that differ only in their split's seed, as one: 'iris (…, seed 0)', 'iris (…, seed 1)' -> 'iris (…, seeds 0–1: 2 splits)'."
+    "Data variants that differ only in their split's seed, as one: 'iris (…, seed 0)', '… seed 1)' -> '… seeds 0–1 …'."
     groups = {}
     for v in variants:
-        m = re.fullmatch(r'(.*split, seed )(\d+)\)', v); key, s = (m.group(1), int(m.group(2))) if m else (v, None)
+        m = re.fullmatch(r'(.*split, seed )(\d+)\)', v)
+        key, s = (m.group(1), int(m.group(2))) if m else (v, None)
         groups.setdefault(key, []).append(s)
-    return [k if s == [None] else f'{k}{s[0]})' if len(s) == 1 else f'{k[:-5]}seeds {min(s)}–{max(s)}: {len(s)} splits)' for k, s in groups.items()]
+    many = lambda k, s: f'{k[:-5]}seeds {min(s)}–{max(s)}: {len(s)} splits)'
+    return [k if s == [None] else f'{k}{s[0]})' if len(s) == 1 else many(k, s) for k, s in groups.items()]
 
+# %% ../nbs/12_results.ipynb #8e4a0021
+def provenance(records:list) -> str:
+    "What produced these numbers: epochs, seeds, limits, evaluation, devices and data variants, from the records."
+    if not records: return 'no runs'
+    seeds = sorted({r['config']['seed'] for r in records})
+    devs, variants = sorted({r['device'] for r in records}), sorted({r['data_variant'] for r in records})
+    return (f'{_budget_phrase(records)}{_evaluation_phrase(records)}, {len(seeds)} seed(s) {seeds}, '
+            f'{len(records)} runs; device: {"; ".join(devs)}; data: {", ".join(_splits(variants))}')
+
+# %% ../nbs/12_results.ipynb #8e4a0023
 def curves(records:list, metric:str):
     "DataFrame epoch × activation of `metric`, mean over seeds."
-    ef = epochs_frame(records)
-    return ef.pivot_table(index='epoch', columns='act', values=metric, aggfunc='mean')
+    return epochs_frame(records).pivot_table(index='epoch', columns='act', values=metric, aggfunc='mean')

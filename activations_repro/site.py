@@ -24,13 +24,17 @@ def execute_notebooks(nbs=None,          # notebooks to run; default: every note
     from nbdev.config import get_config
     nbs = [Path(p) for p in (nbs or sorted(get_config().nbs_path.glob('[!_]*.ipynb')))]
     for p in nbs:
-        nb = read_nb(p); cwd = os.getcwd()
+        nb = read_nb(p)
+        cwd = os.getcwd()
         try:
-            os.chdir(p.parent); CaptureShell(path=p.parent).run_all(nb, exc_stop=True, cell_timeout=timeout)
+            os.chdir(p.parent)
+            CaptureShell(path=p.parent).run_all(nb, exc_stop=True, cell_timeout=timeout)
         finally: os.chdir(cwd)
-        for c in nb.cells:                      # warnings carry times, process ids and paths of this machine: not part of the docs
+        # warnings carry times, process ids and paths of this machine: not part of the docs
+        for c in nb.cells:
             if c.get('outputs'): c['outputs'] = [o for o in c['outputs'] if not (o.get('output_type') == 'stream' and o.get('name') == 'stderr')]
-        write_nb(nb, p); print(f'executed {p.name}')
+        write_nb(nb, p)
+        print(f'executed {p.name}')
 
 # %% ../nbs/16_site.ipynb #33305074
 _OPT = re.compile(r'^#\|\s*([\w-]+)\s*:\s*(.*?)\s*$')
@@ -39,7 +43,9 @@ def cell_options(src:str) -> tuple:
     "Split Quarto-style `#| key: value` lines off the top of a cell's source: (options, remaining source)."
     lines, opts = src.splitlines(), {}
     while lines and _OPT.match(lines[0]):
-        k, v = _OPT.match(lines[0]).groups(); opts[k] = yaml.safe_load(v) if v else True; lines = lines[1:]
+        k, v = _OPT.match(lines[0]).groups()
+        opts[k] = yaml.safe_load(v) if v else True
+        lines = lines[1:]
     return opts, '\n'.join(lines)
 
 # %% ../nbs/16_site.ipynb #33175e3e
@@ -73,19 +79,23 @@ def prepare_nb(nb:dict, html_lead:bool=True) -> tuple:
     for c in nb['cells']:
         src = ''.join(c['source']) if isinstance(c['source'], list) else c['source']
         if c['cell_type'] == 'raw' and src.lstrip().startswith('---'):
-            meta.update(yaml.safe_load(src.strip().strip('-')) or {}); continue
+            meta.update(yaml.safe_load(src.strip().strip('-')) or {})
+            continue
         if c['cell_type'] == 'markdown' and src.strip().startswith('<!-- WARNING'): continue
-        c = dict(c); opts, src = cell_options(src) if c['cell_type'] == 'code' else ({}, src)
+        c = dict(c)
+        opts, src = cell_options(src) if c['cell_type'] == 'code' else ({}, src)
         if opts.get('include') is False: continue
         if c['cell_type'] == 'code':
             outs = [] if opts.get('output') is False else [m for m in (output_md(o, html_lead) for o in c.get('outputs', [])) if m]
-            if opts.get('code-fold') and opts.get('echo') is not False and src.strip():    # Quarto's folded code: a closed <details>
+            # Quarto's folded code: a closed <details>
+            if opts.get('code-fold') and opts.get('echo') is not False and src.strip():
                 cells.append(dict(cell_type='markdown', metadata={}, source=f'<details><summary>Code</summary>\n\n```python\n{src.strip()}\n```\n\n</details>'))
             elif opts.get('echo') is not False and src.strip():
                 cells.append(dict(cell_type='code', metadata={}, source=src, outputs=[], execution_count=None))
             cells += [dict(cell_type='markdown', metadata={}, source=m) for m in outs]
             continue
-        c['source'], c['metadata'] = clean_md(src) if c['cell_type'] == 'markdown' else src, {}; cells.append(c)
+        c['source'], c['metadata'] = clean_md(src) if c['cell_type'] == 'markdown' else src, {}
+        cells.append(c)
     if meta.get('description'):
         d = meta['description']
         cells.insert(0, dict(cell_type='markdown', metadata={}, source=f"<p class='lead'>{_md_inline(d)}</p>" if html_lead else f'> {d}'))
@@ -121,10 +131,12 @@ def render_page(nb_path:Path, dest:Path, nav:str='', fmt:str='html5', extra=()) 
     import pypandoc
     meta, nb = prepare_nb(json.loads(Path(nb_path).read_text()), html_lead=fmt.startswith('html'))
     with tempfile.TemporaryDirectory() as td:
-        src = Path(td)/'page.ipynb'; src.write_text(json.dumps(nb))
+        src = Path(td)/'page.ipynb'
+        src.write_text(json.dumps(nb))
         args = ['--wrap=preserve']
         if fmt.startswith('html'):
-            (Path(td)/'head.html').write_text(f'<style>{CSS}</style>'); (Path(td)/'nav.html').write_text(nav)
+            (Path(td)/'head.html').write_text(f'<style>{CSS}</style>')
+            (Path(td)/'nav.html').write_text(nav)
             args += ['--standalone', '--mathml', '--embed-resources', '--toc', '--toc-depth=2',
                      f'--metadata=title:{meta.get("title", Path(nb_path).stem)}', f'--include-in-header={td}/head.html',
                      f'--include-before-body={td}/nav.html']
@@ -137,26 +149,36 @@ def proc_notebooks(path=None) -> Path:
     from nbdev.config import get_config
     from nbdev.quarto import refresh_quarto_yml
     from nbdev.serve import proc_nbs
-    cfg = get_config(path); cwd = os.getcwd(); os.chdir(cfg.config_path)
-    try: refresh_quarto_yml(); return proc_nbs(str(cfg.nbs_path), n_workers=0)
+    cfg = get_config(path)
+    cwd = os.getcwd()
+    os.chdir(cfg.config_path)
+    try:
+        refresh_quarto_yml()
+        return proc_nbs(str(cfg.nbs_path), n_workers=0)
     finally: os.chdir(cwd)
 
 def build_site(path=None, dest=None) -> Path:
     "Render every processed notebook to `dest` (default: the project's doc_path, `_docs/`); returns `dest`."
     from nbdev.config import get_config
-    cfg = get_config(path); proc = proc_notebooks(path); dest = Path(dest or cfg.doc_path)
+    cfg = get_config(path)
+    proc = proc_notebooks(path)
+    dest = Path(dest or cfg.doc_path)
     if dest.exists(): shutil.rmtree(dest)
-    dest.mkdir(parents=True); pages = _pages(proc)
+    dest.mkdir(parents=True)
+    pages = _pages(proc)
     for p, f, t in pages: render_page(p, dest/f, _nav(pages, f, cfg.title or cfg.lib_name))
     return dest
 
 def build_readme(path=None) -> Path:
     "README.md from the processed index notebook (GitHub-flavoured Markdown), as `nbdev-readme` does with Quarto."
     from nbdev.config import get_config
-    cfg = get_config(path); proc = proc_notebooks(path); dest = cfg.config_path/'README.md'
+    cfg = get_config(path)
+    proc = proc_notebooks(path)
+    dest = cfg.config_path/'README.md'
     render_page(proc/cfg.readme_nb, dest, fmt='gfm-raw_html')                 # no notebook-cell divs in a README
     meta, _ = prepare_nb(json.loads((proc/cfg.readme_nb).read_text()))
-    dest.write_text(f"# {meta.get('title', cfg.lib_name)}\n\n" + dest.read_text()); return dest
+    dest.write_text(f"# {meta.get('title', cfg.lib_name)}\n\n" + dest.read_text())
+    return dest
 
 # %% ../nbs/16_site.ipynb #6aada9c3
 @call_parse

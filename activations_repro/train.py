@@ -6,7 +6,7 @@ Docs: https://activations-repro.github.io/activations_repro/train.html.md"""
 
 # %% ../nbs/13_train.ipynb #cb394272
 from __future__ import annotations
-import json, random, time, contextlib
+import contextlib, json, random, time
 from functools import partial
 from pathlib import Path
 import numpy as np, torch
@@ -24,29 +24,32 @@ from .learnable import activation_params
 from .data import cifar_dls, tabular_dls, load_tabular, stratified_subset
 from .kernel import KAFNet, draw_anchors, link_curve, kaf_tron, knn_on_index
 from .models import get_model, decayed_weights
-from .configs import check_config, run_name, family, SAVE_WEIGHTS, NOT_IDENTITY, PAPER_B_NETS
-from .results import make_record, claim_run
+from .configs import check_config, run_name, family, SAVE_WEIGHTS, NOT_IDENTITY, PAPER_B_NETS, TASKS
+from .results import make_record, claim_run, weights_path
 from .files import write_json_atomic, atomic_save
 
 # %% auto #0
-__all__ = ['FINAL_KEYS', 'new_hist', 'Recording', 'StepTimer', 'EpochStats', 'TrackA', 'LossTrace', 'TrackKernel',
-           'RefreshAnchors', 'TimeLimit', 'EpochCheckpoint', 'restore', 'adam', 'L2Penalty', 'eval_counts', 'knn_final',
-           'RunLearner', 'make_learner', 'final_metrics', 'weights_path', 'num_threads', 'train_run', 'kaftron_run',
-           'load_trained']
+__all__ = ['RAW_UNITS', 'FINAL_KEYS', 'new_hist', 'Recording', 'StepTimer', 'EpochStats', 'TrackActivationParams', 'LossTrace',
+           'TrackKernel', 'RefreshAnchors', 'TimeLimit', 'EpochCheckpoint', 'restore', 'adam', 'L2Penalty',
+           'RunLearner', 'loss_and_metric', 'target_scale', 'make_learner', 'final_metrics', 'num_threads', 'resume',
+           'fit_remaining', 'run_record', 'eval_counts', 'knn_final', 'publish', 'train_run', 'kaftron_run']
 
 # %% ../nbs/13_train.ipynb #c8e29b1c
 def new_hist() -> dict: return dict(epochs=[], a=[], trace=[], steps=0, train_s=0., train_cpu_s=0.)
 
+# %% ../nbs/13_train.ipynb #7c2e0002
 class Recording(Callback):
-    "Base of this module's callbacks: `inner` names the attributes that hold its state within an epoch, which a mid-epoch checkpoint keeps."
+    "Base of this module's callbacks: `inner` names the attributes that hold a callback's state within an epoch."
     inner = ()
     def inner_state(self) -> dict: return {k: getattr(self, k) for k in self.inner}
     def load_inner(self, state:dict): self.__dict__.update(state)
 
+# %% ../nbs/13_train.ipynb #7c2e0006
 class StepTimer(Recording):
-    "Seconds of each training step, wall clock and process CPU time, summed per epoch and over the run (`hist['train_s']`, `hist['train_cpu_s']`, `hist['steps']`)."
+    "Seconds of each training step, wall clock and process CPU time, per epoch and over the run (`hist['train_s']`...)."
     order, inner = 55, ('epoch_s', 'epoch_steps', 'epoch_cpu_s')
-    def load_inner(self, state:dict): self.learn.__dict__.update(state)          # kept on the learner: other callbacks read them
+    # kept on the learner: other callbacks read them
+    def load_inner(self, state:dict): self.learn.__dict__.update(state)
     def before_epoch(self): self.learn.epoch_s, self.learn.epoch_steps, self.learn.epoch_cpu_s = 0., 0, 0.
     def before_batch(self):
         if self.training: self.t0, self.c0 = time.perf_counter(), time.process_time()
@@ -54,32 +57,44 @@ class StepTimer(Recording):
         if not self.training: return
         if self.dls.device is not None and torch.device(self.dls.device).type == 'cuda': torch.cuda.synchronize()
         dt, dc = time.perf_counter() - self.t0, time.process_time() - self.c0
-        self.learn.epoch_s += dt; self.learn.epoch_steps += 1; self.hist['train_s'] += dt; self.hist['steps'] += 1
-        self.learn.epoch_cpu_s += dc; self.hist['train_cpu_s'] += dc
+        self.learn.epoch_s += dt
+        self.learn.epoch_cpu_s += dc
+        self.learn.epoch_steps += 1
+        self.hist['train_s'] += dt
+        self.hist['train_cpu_s'] += dc
+        self.hist['steps'] += 1
 
 # %% ../nbs/13_train.ipynb #af277a15
 class EpochStats(Recording):
     "Each epoch's train loss and accuracy (over its batches), validation loss and metrics, ms per step."
-    order, inner = 60, ('tot', 'correct', 'n', 'classes')   # after fastai's Recorder (50), whose validation metrics it reads
+    # after fastai's Recorder (50), whose validation metrics it reads
+    order, inner = 60, ('tot', 'correct', 'n', 'classes')
     def before_epoch(self): self.tot, self.correct, self.n, self.classes = 0., 0, 0, False
     def after_batch(self):
         if not self.training: return
-        bs = self.yb[0].shape[0]; self.tot += self.loss.item()*bs; self.n += bs
+        bs = self.yb[0].shape[0]
+        self.tot += self.loss.item()*bs
+        self.n += bs
         self.classes = not self.yb[0].is_floating_point()                        # class labels, not regression targets
         if self.classes: self.correct += (self.pred.argmax(-1) == self.yb[0]).sum().item()
     def after_epoch(self):
-        if not self.learn.epoch_steps: return
-        vals = self.recorder.values[-1] if self.recorder.values else []
-        names = [('acc' if m.name == 'accuracy' else m.name) for m in self.learn.metrics]
-        e = dict(epoch=len(self.hist['epochs']) + 1, train_loss=self.tot/self.n, train_acc=self.correct/self.n if self.classes else None,
-                 valid_loss=float(vals[1]) if len(vals) > 1 else None, ms_per_step=1e3*self.learn.epoch_s/self.learn.epoch_steps,
-                 cpu_ms_per_step=1e3*self.learn.epoch_cpu_s/self.learn.epoch_steps, steps=self.learn.epoch_steps)
-        e.update({f'valid_{n}': float(v) for n, v in zip(names, vals[2:])})
-        self.hist['epochs'].append(e)
+        if self.learn.epoch_steps: self.hist['epochs'].append(self._epoch())
+
+# %% ../nbs/13_train.ipynb #7c2e0009
+@patch
+def _epoch(self:EpochStats) -> dict:
+    "The record of the epoch that just ended."
+    vals = self.recorder.values[-1] if self.recorder.values else []
+    names = [('acc' if m.name == 'accuracy' else m.name) for m in self.learn.metrics]
+    learn, steps = self.learn, self.learn.epoch_steps
+    e = dict(epoch=len(self.hist['epochs']) + 1, train_loss=self.tot/self.n,
+             train_acc=self.correct/self.n if self.classes else None, valid_loss=float(vals[1]) if vals[1:] else None,
+             ms_per_step=1e3*learn.epoch_s/steps, cpu_ms_per_step=1e3*learn.epoch_cpu_s/steps, steps=steps)
+    return e | {f'valid_{n}': float(v) for n, v in zip(names, vals[2:])}
 
 # %% ../nbs/13_train.ipynb #08ca8c0e
-class TrackA(Recording):
-    "Every learnable activation parameter, at the start and after every epoch (`hist['a']`)."
+class TrackActivationParams(Recording):
+    "Every learnable activation parameter, at the start and after every epoch that trained (`hist['a']`)."
     order = 61
     def before_fit(self):
         if not self.hist['a']: self.hist['a'].append(activation_params(self.model))
@@ -93,7 +108,8 @@ class LossTrace(Recording):
     def __init__(self, every:int=20): self.every = every
     def after_batch(self):
         if self.training and self.hist['steps'] % self.every == 0:
-            self.hist['trace'].append(dict(step=self.hist['steps'], train_s=round(self.hist['train_s'], 3), loss=self.loss.item()))
+            h = self.hist
+            h['trace'].append(dict(step=h['steps'], train_s=round(h['train_s'], 3), loss=self.loss.item()))
 
 # %% ../nbs/13_train.ipynb #b757a7a0
 class TrackKernel(Recording):
@@ -101,12 +117,14 @@ class TrackKernel(Recording):
     order, inner = 62, ('g',)
     def before_epoch(self): self.g = 0.
     def after_backward(self):
-        if self.training: self.g += sum(float(p.grad.square().sum()) for p in self.model.parameters() if p.grad is not None)**0.5
+        if not self.training: return
+        self.g += sum(float(p.grad.square().sum()) for p in self.model.parameters() if p.grad is not None)**0.5
     def after_epoch(self):
         if not self.learn.epoch_steps: return
-        e = self.hist['epochs'][-1]; e['grad_norm'] = self.g/self.learn.epoch_steps
-        if hasattr(self.model, 'kout'): e['h'] = self.model.kout.h.item()
+        self.hist['epochs'][-1]['grad_norm'] = self.g/self.learn.epoch_steps
+        if hasattr(self.model, 'kout'): self.hist['epochs'][-1]['h'] = self.model.kout.h.item()
 
+# %% ../nbs/13_train.ipynb #7c2e0015
 class RefreshAnchors(Recording):
     "With refresh='epoch': recompute the kernel output's anchor indices at the start of every epoch."
     def before_epoch(self):
@@ -122,16 +140,23 @@ class TimeLimit(Recording):
         if not self.training or not self.seconds: return
         self.recent = (self.recent + [self.loss.item()])[-self.window:]
         if self.hist['train_s'] >= self.seconds:
-            self.hist['at_time_limit'] = dict(train_s=self.hist['train_s'], steps=self.hist['steps'], train_loss=float(np.mean(self.recent)))
+            h = self.hist
+            h['at_time_limit'] = dict(train_s=h['train_s'], steps=h['steps'], train_loss=float(np.mean(self.recent)))
             raise CancelFitException()
 
 # %% ../nbs/13_train.ipynb #f996bbaa
-def _rng_state(learn):
-    return dict(torch=torch.get_rng_state(), numpy=np.random.get_state(), python=random.getstate(), dl=learn.dls.train.rng.getstate(),
-                cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
+def _rng_state(learn) -> dict:
+    "Every random state a training epoch draws from."
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    return dict(torch=torch.get_rng_state(), numpy=np.random.get_state(), python=random.getstate(),
+                dl=learn.dls.train.rng.getstate(), cuda=cuda)
 
-def _set_rng_state(learn, s):
-    torch.set_rng_state(s['torch']); np.random.set_state(s['numpy']); random.setstate(s['python'])
+# %% ../nbs/13_train.ipynb #7c2e0018
+def _set_rng_state(learn, s:dict):
+    "Set the random states `s` that `_rng_state` saved."
+    torch.set_rng_state(s['torch'])
+    np.random.set_state(s['numpy'])
+    random.setstate(s['python'])
     if 'dl' in s: learn.dls.train.rng.setstate(s['dl'])
     if s.get('cuda') is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
 
@@ -150,14 +175,18 @@ class EpochCheckpoint(Recording):
 
 # %% ../nbs/13_train.ipynb #1057e029
 @patch
-def before_train(self:EpochCheckpoint): self.dl_start = self.dls.train.rng.getstate()   # the state this epoch's shuffle is drawn from
+# the state this epoch's shuffle is drawn from
+def before_train(self:EpochCheckpoint): self.dl_start = self.dls.train.rng.getstate()
 
+# %% ../nbs/13_train.ipynb #7c2e0022
 @patch
 def after_batch(self:EpochCheckpoint):
-    if not self.training or self.hist['train_s'] - self.saved_s < self.every_s or not hasattr(self.dls.train, 'resume'): return
+    due = self.hist['train_s'] - self.saved_s >= self.every_s
+    if not (self.training and due and hasattr(self.dls.train, 'resume')): return
     inner = {type(cb).__name__: cb.inner_state() for cb in self.learn.cbs if isinstance(cb, Recording) and cb.inner}
     self._save(within=dict(items=self.learn.epoch_steps*self.dls.train.bs, dl=self.dl_start, inner=inner))
 
+# %% ../nbs/13_train.ipynb #7c2e0024
 @patch
 def before_epoch(self:EpochCheckpoint):
     w, self.learn.within = getattr(self.learn, 'within', None), None    # set by `restore` from a mid-epoch checkpoint
@@ -165,25 +194,34 @@ def before_epoch(self:EpochCheckpoint):
     for cb in self.learn.cbs:
         if type(cb).__name__ in w['inner']: cb.load_inner(w['inner'][type(cb).__name__])
     rng = {k: v for k, v in w['rng'].items() if k != 'dl'}
-    self.dls.train.rng.setstate(w['dl']); self.dls.train.resume = (w['items'], partial(_set_rng_state, self.learn, rng))
+    self.dls.train.rng.setstate(w['dl'])
+    self.dls.train.resume = (w['items'], partial(_set_rng_state, self.learn, rng))
 
 # %% ../nbs/13_train.ipynb #deb1c260
 def restore(learn, path:Path) -> int:
-    "Load a checkpoint into `learn`; returns the number of epochs it had finished (a mid-epoch checkpoint's epoch is finished first)."
-    st = torch.load(path, weights_only=False); same = lambda c: {k: v for k, v in c.items() if k not in NOT_IDENTITY}
-    if same(st.get('config', learn.cfg)) != same(learn.cfg):          # threads may differ: another machine, another worker count
-        raise ValueError(f'checkpoint {path} belongs to another configuration ({run_name(st["config"])}); move it away and retry')
+    "Load a checkpoint into `learn`; the number of epochs it had finished (a mid-epoch checkpoint's epoch first)."
+    st = torch.load(path, weights_only=False)
+    # threads may differ: another machine or worker count
+    same = lambda c: {k: v for k, v in c.items() if k not in NOT_IDENTITY}
+    if same(st.get('config', learn.cfg)) != same(learn.cfg):
+        raise ValueError(f'checkpoint {path} belongs to another configuration ({run_name(st["config"])}); '
+                         'move it away and retry')
     learn.model.load_state_dict(st['model'])
     if learn.opt is None: learn.create_opt()
-    learn.opt.load_state_dict(st['opt']); learn.hist = {'train_cpu_s': 0., **st['hist']}; _set_rng_state(learn, st['rng'])   # older checkpoints lack CPU time
-    learn.within = dict(st['within'], rng=st['rng']) if st.get('within') else None   # saved inside an epoch: finish that epoch first
+    learn.opt.load_state_dict(st['opt'])
+    learn.hist = {'train_cpu_s': 0., **st['hist']}                          # older checkpoints lack CPU time
+    _set_rng_state(learn, st['rng'])
+    # saved inside an epoch: finish it first
+    learn.within = dict(st['within'], rng=st['rng']) if st.get('within') else None
     return len(st['hist']['epochs'])
 
 # %% ../nbs/13_train.ipynb #08ac2b05
 def adam(): return partial(Adam, mom=0.9, sqr_mom=0.999, eps=1e-8, wd=0.)
 
-def _recorders(cfg) -> list:
-    cbs = [StepTimer(), EpochStats(), TrackA(), LossTrace(), TimeLimit(cfg.get('time_limit_s'))]
+# %% ../nbs/13_train.ipynb #7c2e0027
+def _recorders(cfg:dict) -> list:
+    "The recording callbacks of a run of `cfg`."
+    cbs = [StepTimer(), EpochStats(), TrackActivationParams(), LossTrace(), TimeLimit(cfg.get('time_limit_s'))]
     return cbs + ([RefreshAnchors(), TrackKernel()] if family(cfg) == 'kaf' else [ChannelsLast()])
 
 # %% ../nbs/13_train.ipynb #5bd0e002
@@ -192,85 +230,99 @@ class L2Penalty(Recording):
     order = 1
     def __init__(self, weights:list, wd:float): self.weights, self.wd = weights, wd
     def after_loss(self):
-        if self.training: self.learn.loss_grad = self.learn.loss_grad + self.wd/2*sum(w.square().sum() for w in self.weights)
+        if not self.training: return
+        self.learn.loss_grad = self.learn.loss_grad + self.wd/2*sum(w.square().sum() for w in self.weights)
 
 # %% ../nbs/13_train.ipynb #5bd0e003
 def _regularizers(cfg:dict, model) -> list:
-    "The callbacks that regularise `cfg`'s network: the weight decay of Paper B's hidden layers, where its variant has one."
+    "The callbacks that regularise `cfg`'s network: the decay of Paper B's hidden weights, if its variant has one."
     wd = PAPER_B_NETS[cfg['net']]['fc_wd'] if family(cfg) == 'cifar' else 0.
     return [L2Penalty(decayed_weights(model), wd)] if wd else []
 
-# %% ../nbs/13_train.ipynb #a847104e
-def _kaf_parts(cfg, device):
-    "DataLoaders, model, loss and metric for a kernel-activation run."
-    dls = tabular_dls(cfg['dataset'], cfg['bs'], device, cfg['split']); d = dls.data; reg = d['task'] == 'regression'
-    ys = d['y_train'].std().item() if reg and cfg['standardize_y'] else 1.
-    ym = d['y_train'].mean().item() if reg and cfg['standardize_y'] else 0.
-    if reg and not cfg['standardize_y']: ys = 1e-5                      # raw: the source's dollars (std ~115,000); RMSE still in $100k
-    for dl in (dls.train, dls.valid):
-        if reg: dl.y = (dl.y - ym)/ys
-    dls.y_scale = ys                                                   # model units -> the metric's units
-    Y = dls.train.y[:, None] if reg else F.one_hot(dls.train.y, d['n_out']).float()
-    kw = {}
-    if cfg['output'] == 'kernel':
-        m = min(cfg['anchors'], len(Y))
-        ai = draw_anchors(dls.train.y if not reg else torch.zeros(len(Y), dtype=torch.long), m, cfg['anchor_draw'], cfg['seed'])
-        kw = dict(anchors_x=d['x_train'][ai], anchors_y=Y[ai], anchor_idx=ai, kernel=cfg['kernel'], refresh=cfg['refresh'])
-    model = KAFNet(d['x_train'].shape[1], d['n_out'], cfg['hidden'], cfg['output'], bias=cfg['bias'], **kw)
-    n = d['n_out']
-    if reg: loss, metric = (lambda p, y: F.mse_loss(p.view(-1), y)), AccumMetric(lambda p, y: torch.sqrt(F.mse_loss(p.view(-1), y))*ys, flatten=False, name='rmse')
-    elif cfg['output'] == 'softmax': loss, metric = CrossEntropyLossFlat(), accuracy
-    elif cfg['output'] == 'sigmoid': loss, metric = (lambda p, y: F.binary_cross_entropy(p, F.one_hot(y, n).float())), accuracy
-    else: loss, metric = (lambda p, y: F.mse_loss(p, F.one_hot(y, n).float())), accuracy    # Ichimura: least squares on the LOO estimate
-    return dls, model, loss, metric
-
-# %% ../nbs/13_train.ipynb #2cd9add5
-def _cifar_parts(cfg, device):
-    dls = cifar_dls(cfg['dataset'], cfg['augment'] or cfg['model'], cfg['bs'], cfg['limit'], device=device, seed=cfg['seed'], jpeg=cfg['jpeg'])
-    if cfg['epoch_size']: dls.train.epoch_size = cfg['epoch_size']
-    v = dls.valid; keep = None
-    if cfg['eval_size']: keep = stratified_subset(v.y, cfg['eval_size'])
-    elif cfg['valid_limit']: keep = torch.arange(min(cfg['valid_limit'], len(v.y)))
-    if keep is not None: v.x, v.y = v.x[keep], v.y[keep]; v.n = len(v.y)
-    return dls, get_model(cfg['model'], cfg['act'], dls.c, cfg['per_channel'], cfg['net'])
-
-def eval_counts(learn) -> dict:
-    "{class name: number of evaluation images} of a learner's validation set."
-    y = learn.dls.valid.y; names = getattr(learn.dls, 'classes', None) or [str(i) for i in range(int(y.max()) + 1)]
-    return {names[i]: int(n) for i, n in enumerate(torch.bincount(y.long(), minlength=len(names)).tolist())} if not y.is_floating_point() else None
-
-# %% ../nbs/13_train.ipynb #4059fc68
-def knn_final(learn) -> dict|None:
-    "{'k', 'valid_acc' or 'valid_rmse'} of the kNN baseline on a kernel-output run's learned index; None for other runs."
-    m, v = learn.model, learn.dls.valid
-    if getattr(m, 'output', None) != 'kernel': return None
-    p, k = knn_on_index(m, v.x)
-    if learn.dls.data['task'] == 'regression': return dict(k=k, valid_rmse=float(torch.sqrt(F.mse_loss(p.view(-1), v.y))*learn.dls.y_scale))
-    return dict(k=k, valid_acc=float((p.argmax(1) == v.y).float().mean()))
-
 # %% ../nbs/13_train.ipynb #d489cc42
 class RunLearner(Learner):
-    "fastai's `Learner`; an event calls only the callbacks that define it (every one at `after_fit`), in an order sorted once per set of callbacks."
+    "fastai's `Learner`; an event calls only the callbacks that define it (all at `after_fit`), sorted once."
     def __call__(self, event_name):
         if not isinstance(event_name, str):                    # fastai also sends lists of events (`_before_epoch`)
             for e in event_name: self(e)
             return
-        key = (event_name, *map(id, self.cbs)); order = self.__dict__.setdefault('_order', {})
+        key, order = (event_name, *map(id, self.cbs)), self.__dict__.setdefault('_order', {})
         if (cbs := order.get(key)) is None:
             if not hasattr(event, event_name): raise Exception(f'missing {event_name}')
-            cbs = order[key] = list(self.cbs.sorted('order')) if event_name == 'after_fit' else self.ordered_cbs(event_name)
+            cbs = list(self.cbs.sorted('order')) if event_name == 'after_fit' else self.ordered_cbs(event_name)
+            order[key] = cbs
         for cb in cbs: cb(event_name)
+
+# %% ../nbs/13_train.ipynb #a847104e
+def _one_hot(y:torch.Tensor, p:torch.Tensor) -> torch.Tensor: return F.one_hot(y, p.shape[-1]).float()
+
+def loss_and_metric(task:str, output:str, y_scale:float=1.) -> tuple:
+    "(loss, metric) of a run: `task` 'classification' or 'regression', `output` the network's output layer."
+    if task == 'regression':
+        rmse = lambda p, y: torch.sqrt(F.mse_loss(p.view(-1), y))*y_scale
+        return (lambda p, y: F.mse_loss(p.view(-1), y)), AccumMetric(rmse, flatten=False, name='rmse')
+    if output == 'sigmoid': return (lambda p, y: F.binary_cross_entropy(p, _one_hot(y, p))), accuracy
+    # least squares on the LOO estimate
+    if output == 'kernel': return (lambda p, y: F.mse_loss(p, _one_hot(y, p))), accuracy
+    return CrossEntropyLossFlat(), accuracy
+
+# %% ../nbs/13_train.ipynb #7c2e0032
+RAW_UNITS = 1e5                 # housing targets are stored in $100,000s; the source's raw targets are dollars
+
+def target_scale(y:torch.Tensor, standardize:bool) -> tuple[float, float]:
+    "(mean, scale) that map the training targets `y` to the model's units: standardised, or in raw dollars."
+    return (y.mean().item(), y.std().item()) if standardize else (0., 1/RAW_UNITS)
+
+# %% ../nbs/13_train.ipynb #7c2e0035
+def _kaf_anchors(cfg:dict, d:dict, Y:torch.Tensor) -> dict:
+    "The kernel output's anchors (inputs, targets `Y`, row numbers), or nothing for the other outputs."
+    if cfg['output'] != 'kernel': return {}
+    labels = d['y_train'] if d['task'] == 'classification' else torch.zeros(len(Y), dtype=torch.long)
+    ai = draw_anchors(labels, min(cfg['anchors'], len(Y)), cfg['anchor_draw'], cfg['seed'])
+    return dict(anchors_x=d['x_train'][ai], anchors_y=Y[ai], anchor_idx=ai, kernel=cfg['kernel'],
+                refresh=cfg['refresh'])
+
+# %% ../nbs/13_train.ipynb #7c2e0036
+def _kaf_parts(cfg:dict, device) -> tuple:
+    "DataLoaders, model, loss and metric for a kernel-activation run."
+    dls = tabular_dls(cfg['dataset'], cfg['bs'], device, cfg['split'])
+    d, reg = dls.data, TASKS[cfg['dataset']] == 'regression'
+    mean, scale = target_scale(d['y_train'], cfg['standardize_y']) if reg else (0., 1.)
+    for dl in (dls.train, dls.valid): dl.y = (dl.y - mean)/scale if reg else dl.y
+    dls.y_scale = scale
+    Y = dls.train.y[:, None] if reg else F.one_hot(dls.train.y, d['n_out']).float()
+    model = KAFNet(d['x_train'].shape[1], d['n_out'], cfg['hidden'], cfg['output'], bias=cfg['bias'],
+                   **_kaf_anchors(cfg, d, Y))
+    return (dls, model, *loss_and_metric(d['task'], cfg['output'], scale))
+
+# %% ../nbs/13_train.ipynb #2cd9add5
+def _evaluation_subset(v, cfg:dict):
+    "Keep the evaluation images of the validation loader `v` that `cfg` asks for."
+    keep = stratified_subset(v.y, cfg['eval_size']) if cfg['eval_size'] else \
+           torch.arange(min(cfg['valid_limit'], len(v.y))) if cfg['valid_limit'] else None
+    if keep is not None: v.x, v.y, v.n = v.x[keep], v.y[keep], len(keep)
+
+# %% ../nbs/13_train.ipynb #7c2e0037
+def _cifar_parts(cfg:dict, device) -> tuple:
+    "DataLoaders, model, loss and metric for a CIFAR run."
+    dls = cifar_dls(cfg['dataset'], cfg['augment'] or cfg['model'], cfg['bs'], cfg['limit'], device=device,
+                    seed=cfg['seed'], jpeg=cfg['jpeg'])
+    if cfg['epoch_size']: dls.train.epoch_size = cfg['epoch_size']
+    _evaluation_subset(dls.valid, cfg)
+    model = get_model(cfg['model'], cfg['act'], dls.c, cfg['per_channel'], cfg['net'])
+    return (dls, model, *loss_and_metric('classification', 'softmax'))
 
 # %% ../nbs/13_train.ipynb #6ab3c745
 def make_learner(cfg:dict, device=None, ckpt:Path|None=None, cbs=()) -> RunLearner:
-    "A fastai Learner for `cfg` with the recording, time-limit and checkpoint callbacks; the seed is set first."
-    cfg = check_config(cfg); set_seed(cfg['seed'], reproducible=True)
-    if family(cfg) == 'kaf': dls, model, loss, metric = _kaf_parts(cfg, device)
-    else: (dls, model), loss, metric = _cifar_parts(cfg, device), CrossEntropyLossFlat(), accuracy
+    "A fastai Learner for `cfg` with the recording, regularising and checkpoint callbacks; the seed is set first."
+    cfg = check_config(cfg)
+    set_seed(cfg['seed'], reproducible=True)
+    dls, model, loss, metric = (_kaf_parts if family(cfg) == 'kaf' else _cifar_parts)(cfg, device)
     cbs = _recorders(cfg) + _regularizers(cfg, model) + ([EpochCheckpoint(ckpt)] if ckpt else []) + list(cbs)
     learn = RunLearner(dls, model, loss_func=loss, opt_func=adam(), lr=cfg['lr'], metrics=metric, cbs=cbs)
     if device is not None: learn.model.to(device)
-    learn.cfg, learn.hist, learn.within = cfg, new_hist(), None; return learn
+    learn.cfg, learn.hist, learn.within = cfg, new_hist(), None
+    return learn
 
 # %% ../nbs/13_train.ipynb #4c32672a
 FINAL_KEYS = ('train_loss', 'train_acc', 'valid_loss', 'valid_acc', 'valid_rmse')
@@ -281,14 +333,11 @@ def final_metrics(epochs:list) -> dict:
     return {k: last[k] for k in FINAL_KEYS if k in last}
 
 # %% ../nbs/13_train.ipynb #5c9140c3
-def _cpu_ms(h) -> float|None:
+def _cpu_ms(h:dict) -> float|None:
     "CPU ms per training step over the run; None if part of it was trained by a version that did not count CPU time."
     return 1e3*h['train_cpu_s']/h['steps'] if h['steps'] and all('cpu_ms_per_step' in e for e in h['epochs']) else None
 
-def weights_path(results, name:str) -> Path:
-    "Where the trained weights of run `name` are published: `<results>/weights/<name>.pt`."
-    return Path(results)/'weights'/f'{name}.pt'
-
+# %% ../nbs/13_train.ipynb #7c2e0042
 @contextlib.contextmanager
 def num_threads(n:int|None):
     "Run the block with `n` torch CPU threads (None: as they are), then restore the caller's count."
@@ -297,11 +346,58 @@ def num_threads(n:int|None):
     try: yield
     finally: torch.set_num_threads(old)
 
-def _fit(learn, epochs, progress):
+# %% ../nbs/13_train.ipynb #7c2e0045
+def resume(learn, ckpt:Path) -> int:
+    "Epochs a checkpoint of this run had finished (0 without one), loaded into `learn`."
+    return restore(learn, ckpt) if ckpt.exists() else 0
+
+# %% ../nbs/13_train.ipynb #7c2e0046
+def fit_remaining(learn, epochs:int, progress:bool=False):
+    "Train `epochs` more epochs (none if the run is complete), with fastprogress bars if `progress`."
     with (contextlib.nullcontext() if progress else learn.no_logging()):
         if not progress: learn.remove_cb(ProgressCallback)
         if epochs > 0: learn.fit(epochs, learn.cfg['lr'])
 
+# %% ../nbs/13_train.ipynb #7c2e0048
+def run_record(learn, name:str, started:float, device=None) -> dict:
+    "The result record of the finished run `name` (`started`: `time.time()` at its start)."
+    h, kernel = learn.hist, getattr(learn.model, 'output', None) == 'kernel'
+    if h.get('at_time_limit'):
+        vl, va = learn.validate()
+        h['at_time_limit'].update(valid_loss=float(vl), valid_acc=float(va))
+    return make_record(learn.cfg, name, started, device, learn.dls.variant, epochs=h['epochs'], a=h['a'],
+                       trace=h['trace'], steps=h['steps'], train_s=h['train_s'], final=final_metrics(h['epochs']),
+                       at_time_limit=h.get('at_time_limit'), eval_class_counts=eval_counts(learn), knn=knn_final(learn),
+                       cpu_ms_per_step=_cpu_ms(h), link=link_curve(learn.model) if kernel else None)
+
+# %% ../nbs/13_train.ipynb #7c2e0050
+def eval_counts(learn) -> dict|None:
+    "{class name: number of evaluation images} of a learner's validation set (None for regression targets)."
+    y = learn.dls.valid.y
+    if y.is_floating_point(): return None
+    names = getattr(learn.dls, 'classes', None) or [str(i) for i in range(int(y.max()) + 1)]
+    return {names[i]: int(n) for i, n in enumerate(torch.bincount(y.long(), minlength=len(names)).tolist())}
+
+# %% ../nbs/13_train.ipynb #4059fc68
+def knn_final(learn) -> dict|None:
+    "{'k', 'valid_acc' or 'valid_rmse'} of the kNN baseline on a kernel-output run's learned index; None for others."
+    m, v = learn.model, learn.dls.valid
+    if getattr(m, 'output', None) != 'kernel': return None
+    p, k = knn_on_index(m, v.x)
+    if learn.dls.data['task'] == 'regression':
+        return dict(k=k, valid_rmse=float(torch.sqrt(F.mse_loss(p.view(-1), v.y))*learn.dls.y_scale))
+    return dict(k=k, valid_acc=float((p.argmax(1) == v.y).float().mean()))
+
+# %% ../nbs/13_train.ipynb #7c2e0053
+def publish(learn, rec:dict, out:Path, ckpt:Path):
+    "Write the run's weights (networks in `SAVE_WEIGHTS`) and its result file to `out`, then remove its checkpoint."
+    if learn.cfg['model'] in SAVE_WEIGHTS:
+        weights = dict(name=rec['name'], config=learn.cfg, state_dict=learn.model.state_dict())
+        atomic_save(weights, weights_path(out, rec['name']))
+    write_json_atomic(rec, Path(out)/f"{rec['name']}.json")
+    ckpt.unlink(missing_ok=True)
+
+# %% ../nbs/13_train.ipynb #7c2e0054
 def train_run(cfg:dict,            # configuration, see `configs.check_config`
               out='results',       # folder of result files (checkpoints in out/checkpoints, weights in out/weights)
               device=None,         # torch device; None: CPU
@@ -309,59 +405,56 @@ def train_run(cfg:dict,            # configuration, see `configs.check_config`
               ckpt_dir=None,       # checkpoints (default: out/checkpoints)
               cbs=()) -> dict|None: # extra fastai callbacks (e.g. reporting to a cluster scheduler)
     "Train one configuration and write its result file; returns the record (None if another process holds the run)."
-    cfg = check_config(cfg); name = run_name(cfg); out = Path(out); dest = out/f'{name}.json'
-    if dest.exists(): return json.loads(dest.read_text())
+    cfg = check_config(cfg)
+    name, out = run_name(cfg), Path(out)
     if family(cfg) == 'kaftron': return kaftron_run(cfg, out)
     with claim_run(out, name) as mine, num_threads(cfg['threads']):
-        if not mine: return None
-        if dest.exists(): return json.loads(dest.read_text())
+        if (done := _finished(out, name)) or not mine: return done
         ckpt = Path(ckpt_dir or out/'checkpoints')/f'{name}.pth'
-        learn = make_learner(cfg, device, ckpt, cbs); started = time.time()
-        done = restore(learn, ckpt) if ckpt.exists() else 0
-        _fit(learn, cfg['epochs'] - done, progress)
-        h = learn.hist
-        if h.get('at_time_limit'):                                         # stopped mid-epoch: evaluate where it stopped
-            vl, va = learn.validate(); h['at_time_limit'].update(valid_loss=float(vl), valid_acc=float(va))
-        rec = make_record(cfg, name, started, device, learn.dls.variant, epochs=h['epochs'], a=h['a'], trace=h['trace'],
-                          steps=h['steps'], train_s=h['train_s'], final=final_metrics(h['epochs']), at_time_limit=h.get('at_time_limit'),
-                          eval_class_counts=eval_counts(learn), knn=knn_final(learn), cpu_ms_per_step=_cpu_ms(h),
-                          link=link_curve(learn.model) if getattr(learn.model, 'output', None) == 'kernel' else None)
-        if cfg['model'] in SAVE_WEIGHTS: atomic_save(dict(name=name, config=cfg, state_dict=learn.model.state_dict()), weights_path(out, name))
-        write_json_atomic(rec, dest); ckpt.unlink(missing_ok=True)
+        learn, started = make_learner(cfg, device, ckpt, cbs), time.time()
+        fit_remaining(learn, cfg['epochs'] - resume(learn, ckpt), progress)
+        rec = run_record(learn, name, started, device)
+        publish(learn, rec, out, ckpt)
     return rec
 
-# %% ../nbs/13_train.ipynb #bba1b7be
-def _kaftron_data(dataset, rng):
-    if dataset == 'synthetic':
-        d = 10; w = rng.normal(size=d); w /= np.linalg.norm(w); f = lambda z: 1/(1 + np.exp(-4*z))
-        X, Xt = rng.normal(size=(1000, d)), rng.normal(size=(2000, d))
-        return X, f(X @ w) + 0.05*rng.normal(size=1000), Xt, f(Xt @ w), w, 'synthetic single-index, sigma(4 w.x) + N(0, 0.05^2)'
-    t = load_tabular('housing'); i = rng.permutation(len(t['y_train']))[:2000]
-    m, sd = t['y_train'].mean().item(), t['y_train'].std().item()
-    return (t['x_train'][i].numpy(), (t['y_train'][i].numpy() - m)/sd, t['x_test'].numpy(), (t['y_test'].numpy() - m)/sd, None,
-            t['variant'] + ', 2,000 training points')
+# %% ../nbs/13_train.ipynb #7c2e0055
+def _finished(out:Path, name:str) -> dict|None:
+    "The record of run `name` if its result file exists in `out`."
+    f = Path(out)/f'{name}.json'
+    return json.loads(f.read_text()) if f.exists() else None
 
+# %% ../nbs/13_train.ipynb #bba1b7be
+def _synthetic_index(rng, d:int=10) -> tuple:
+    "(X, y, X_test, y_test, w, variant) of y = sigma(4 w.x) + N(0, 0.05^2), x ~ N(0, I_d)."
+    w = rng.normal(size=d)
+    w /= np.linalg.norm(w)
+    f = lambda z: 1/(1 + np.exp(-4*z))
+    X, Xt = rng.normal(size=(1000, d)), rng.normal(size=(2000, d))
+    y = f(X @ w) + 0.05*rng.normal(size=1000)
+    return X, y, Xt, f(Xt @ w), w, 'synthetic single-index, sigma(4 w.x) + N(0, 0.05^2)'
+
+# %% ../nbs/13_train.ipynb #7c2e0056
+def _housing_index(rng) -> tuple:
+    "(X, y, X_test, y_test, None, variant): 2,000 random California housing training points, standardised targets."
+    t = load_tabular('housing')
+    i = rng.permutation(len(t['y_train']))[:2000]
+    m, sd = t['y_train'].mean().item(), t['y_train'].std().item()
+    y, yt = (t['y_train'][i].numpy() - m)/sd, (t['y_test'].numpy() - m)/sd
+    return t['x_train'][i].numpy(), y, t['x_test'].numpy(), yt, None, t['variant'] + ', 2,000 training points'
+
+# %% ../nbs/13_train.ipynb #7c2e0057
 def kaftron_run(cfg:dict, out='results') -> dict:
     "One K-AF-tron/Isotron fit, written as a result file: cosine to the true direction (synthetic) and test RMSE."
-    cfg = check_config(cfg); name = run_name(cfg); dest = Path(out)/f'{name}.json'
-    if dest.exists(): return json.loads(dest.read_text())
-    started = time.time(); X, y, Xt, yt, w, variant = _kaftron_data(cfg['dataset'], np.random.default_rng(cfg['seed']))
-    t0 = time.perf_counter(); wf, g = kaf_tron(X, y, cfg['epochs'], cfg['output']); secs = time.perf_counter() - t0
+    cfg = check_config(cfg)
+    name = run_name(cfg)
+    if done := _finished(out, name): return done
+    started, rng = time.time(), np.random.default_rng(cfg['seed'])
+    X, y, Xt, yt, w, variant = _synthetic_index(rng) if cfg['dataset'] == 'synthetic' else _housing_index(rng)
+    t0 = time.perf_counter()
+    wf, g = kaf_tron(X, y, cfg['epochs'], cfg['output'])
+    secs = time.perf_counter() - t0
     final = dict(test_rmse=float(np.sqrt(np.mean((g(Xt) - yt)**2))))
     if w is not None: final['cos_w'] = float(wf @ w/np.linalg.norm(wf))
     rec = make_record(cfg, name, started, None, variant, steps=cfg['epochs'], train_s=secs, final=final)
-    write_json_atomic(rec, dest); return rec
-
-# %% ../nbs/13_train.ipynb #78f5418a
-def load_trained(name:str,            # a run name, e.g. 'paper_b-cifar10-exponential-s0-e200'
-                 results='results'):  # the folder of result files (weights in results/weights)
-    "(trained network in eval mode, result record) of a published run."
-    results = Path(results); rf, wf = results/f'{name}.json', weights_path(results, name)
-    for f in (rf, wf):
-        if not f.exists(): raise FileNotFoundError(f'{f} not found: is {name!r} a finished run with published weights?')
-    rec = json.loads(rf.read_text()); st = torch.load(wf, weights_only=False)
-    if st.get('config') != rec['config']:
-        raise ValueError(f'{wf} (config of {run_name(st["config"]) if st.get("config") else "unknown"}) does not match {rf}; refusing to load')
-    n_classes = len(rec.get('eval_class_counts') or range(100 if rec['config']['dataset'] == 'cifar100' else 10))
-    model = get_model(rec['config']['model'], rec['config']['act'], n_classes, rec['config']['per_channel'], rec['config'].get('net', 'base'))
-    model.load_state_dict(st['state_dict']); return model.eval(), rec
+    write_json_atomic(rec, Path(out)/f'{name}.json')
+    return rec

@@ -12,9 +12,16 @@ def test_a_report_with_no_result_files_draws_empty_tables(name, tmp_path, monkey
     from execnb.shell import CaptureShell
     empty = tmp_path/'results'; empty.mkdir()
     monkeypatch.setenv('AR_RESULTS', str(empty)); monkeypatch.delenv('IN_TEST', raising=False)
-    monkeypatch.delenv('AR_TRAIN_MISSING', raising=False); monkeypatch.delenv('ACTIVATIONS_REPRO_DATA', raising=False)
+    monkeypatch.delenv('ACTIVATIONS_REPRO_DATA', raising=False)
     monkeypatch.setenv('ACTIVATIONS_REPRO_CACHE', str(tmp_path/'cache'))
     nb = read_nb(ROOT/'nbs'/f'{name}.ipynb'); cwd = os.getcwd()
     try: os.chdir(ROOT/'nbs'); CaptureShell(path=ROOT/'nbs').run_all(nb, exc_stop=True)
     finally: os.chdir(cwd)
     assert list(empty.rglob('*')) == []
+
+@pytest.mark.parametrize('name', ['20_paper_a', '21_paper_b', '22_kernel_af', 'index'])
+def test_a_report_imports_neither_the_runner_nor_the_trainer(name):
+    "Reports only read, by structure: no report notebook imports `experiments` or `train`."
+    import json, re
+    src = '\n'.join(''.join(c['source']) for c in json.loads((ROOT/'nbs'/f'{name}.ipynb').read_text())['cells'] if c['cell_type'] == 'code')
+    assert not re.search(r'activations_repro(\.| import )(experiments|train)\b', src), name

@@ -2,7 +2,8 @@
 import json, subprocess, sys
 from pathlib import Path
 import pytest, torch
-from activations_repro.train import train_run, make_learner, load_trained, num_threads
+from activations_repro.train import train_run, make_learner, num_threads
+from activations_repro.models import load_trained
 from activations_repro.configs import check_config, grid_configs, run_name
 from activations_repro.experiments import run_grid, shard
 from activations_repro.results import read_results, runs_frame, SCHEMA
