@@ -205,6 +205,7 @@ PAPER_A_ACTS = ('relu', 'elu', 'prelu', 'exponential')
 GRIDS = {
     'paper_b_cifar10':  dict(budgets='paper_b', model='paper_b', dataset='cifar10', acts=PAPER_B_ACTS),
     'paper_b_cifar100': dict(budgets='paper_b', model='paper_b', dataset='cifar100', acts=PAPER_B_ACTS),
+    'paper_b_cifar10_tf': dict(budgets='paper_b', model='paper_b', dataset='cifar10', acts=PAPER_B_ACTS, net='tf'),  # the screen's pick
     'paper_b_screen':   dict(budgets='paper_b', model='paper_b', dataset='cifar10', acts=('relu', 'exponential'),
                              nets=tuple(PAPER_B_NETS)),
     'paper_b_jpeg50':   dict(budgets='paper_b', model='paper_b', dataset='cifar10', acts=('relu', 'exponential'),
