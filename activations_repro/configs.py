@@ -10,9 +10,9 @@ import math
 from itertools import product
 
 # %% auto #0
-__all__ = ['FAMILY_DEFAULTS', 'MODEL_FAMILY', 'PER_CHANNEL', 'KAF_DATA', 'TASKS', 'KAF_OUTPUTS', 'PAPER_B_NETS', 'NOT_IDENTITY',
-           'SAVE_WEIGHTS', 'TAGS', 'BUDGETS', 'PAPER_B_ACTS', 'PAPER_A_ACTS', 'GRIDS', 'family', 'defaults',
-           'check_config', 'run_name', 'budget_of', 'grid_configs']
+__all__ = ['FAMILY_DEFAULTS', 'MODEL_FAMILY', 'PER_CHANNEL', 'KAF_DATA', 'TASKS', 'TEST_FRACTION', 'KAF_OUTPUTS', 'PAPER_B_NETS',
+           'NOT_IDENTITY', 'SAVE_WEIGHTS', 'TAGS', 'BUDGETS', 'PAPER_B_ACTS', 'PAPER_A_ACTS', 'GRIDS', 'family',
+           'defaults', 'check_config', 'run_name', 'budget_of', 'grid_configs']
 
 # %% ../nbs/12a_configs.ipynb #ae525924
 FAMILY_DEFAULTS = {
@@ -44,6 +44,7 @@ KAF_DATA = {'iris': dict(epochs=100, bs=16, lr=1e-2, anchors=60),
 # what each tabular dataset is (its loss and metric follow, in `train`)
 TASKS = dict(iris='classification', wine='classification', digits='classification', mnist='classification',
              housing='regression')
+TEST_FRACTION = 0.2   # the scikit-learn datasets' and housing's random train/test split, one per `split` seed (MNIST keeps its own)
 KAF_OUTPUTS = {'classification': ('kernel', 'softmax', 'sigmoid'), 'regression': ('kernel', 'identity')}
 PAPER_B_NETS = {   # Paper B's network: the details its text leaves open, as named variants (chapter 11 draws each)
     # our first guess: 3x3 convolutions, 2x2 pooling, no hidden layer

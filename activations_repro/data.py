@@ -17,7 +17,7 @@ from fastai.data.load import DataLoader
 from fastai.data.core import DataLoaders
 from fastai.torch_core import TensorImage, TensorCategory
 from fasttransform import Transform, Pipeline
-from .configs import TASKS
+from .configs import TASKS, TEST_FRACTION
 from .files import CACHE_ENV, cache_dir, file_lock, atomic_save
 
 # %% auto #0
@@ -246,7 +246,7 @@ def load_tabular(name:str,
         ytr, yte, variant = d['y_train'], d['y_test'], 'MNIST PNG (60,000/10,000)'
     else:
         X, y = _housing_xy(locate('housing')) if name == 'housing' else getattr(skd, f'load_{name}')(return_X_y=True)
-        xtr, xte, ytr, yte = train_test_split(X, y, test_size=0.2, random_state=split, stratify=y if task == 'classification' else None)
+        xtr, xte, ytr, yte = train_test_split(X, y, test_size=TEST_FRACTION, random_state=split, stratify=y if task == 'classification' else None)
         xtr, xte = torch.tensor(xtr, dtype=torch.float32), torch.tensor(xte, dtype=torch.float32)
         ytr, yte = (torch.tensor(v, dtype=torch.long if task == 'classification' else torch.float32) for v in (ytr, yte))
         variant = f'{name} (scikit-learn; 80/20 split, seed {split})' if name != 'housing' else f'California housing (StatLib; 80/20 split, seed {split})'

@@ -11,60 +11,98 @@ from collections import namedtuple
 from pathlib import Path
 import numpy as np
 from scipy import stats
-from .configs import GRIDS, TASKS, grid_configs, run_name, check_config
+from .configs import GRIDS, TASKS, TEST_FRACTION, PAPER_B_NETS, grid_configs, run_name, check_config
 from .results import finals, mean_sd, records
 
 # %% auto #0
-__all__ = ['VERDICTS', 'NO_PAIRS', 'PaperB', 'PaperA', 'PUBLISHED', 'PAPER_B_CLAIMS', 'PAPER_A_CLAIMS', 'LABELS', 'KAF_COLUMNS',
-           'KAF_CLAIM_GRIDS', 'sign_flip_p', 'paired', 'holm', 'verdict', 'compare', 'left_out', 'md_table',
-           'verdict_rows', 'claim_table', 'beside_paper', 'conv_activations', 'table1', 'still_moving', 'learned_a',
-           'a_trajectory', 'trace_loss', 'equal_time', 'kaf_frame', 'kaf_arms', 'kaf_output_claims', 'kaf_claim_table',
-           'logistic', 'logistic_fit', 'sigmoid_r2', 'above', 'kernel_claims', 'activation_speed', 'step_speed',
-           'results_folder', 'report_budget']
+__all__ = ['NO_PAIRS', 'VERDICTS', 'MARGINS', 'PaperB', 'PaperA', 'PUBLISHED', 'PAPER_B_CLAIMS', 'PAPER_A_CLAIMS', 'LABELS',
+           'KAF_COLUMNS', 'KAF_CLAIM_GRIDS', 'sign_flip_p', 'p_at', 'paired', 'holm', 'verdict', 'size_verdict',
+           'better', 'null_value', 'test_row', 'claim_tests', 'judge', 'left_out', 'md_table', 'verdict_rows',
+           'claim_label', 'paper_claims', 'beside_paper', 'forest', 'conv_activations', 'table1', 'still_moving',
+           'learned_a', 'a_trajectory', 'screen_table', 'closest_variant', 'jpeg_cost', 'verdicts_agree', 'trace_loss',
+           'equal_time', 'kaf_frame', 'kaf_arms', 'kaf_output_claims', 'kaf_claim_tests', 'kaf_claim_table', 'logistic',
+           'logistic_fit', 'sigmoid_r2', 'kernel_claims', 'activation_speed', 'step_speed', 'results_folder',
+           'report_budget']
 
 # %% ../nbs/12b_reports.ipynb #fdca5f5c
 def sign_flip_p(d) -> float:
     "Two-sided p of the exact sign-flip test of mean(d) = 0 (all 2^n sign patterns; a permutation test beyond 16 values)."
     d = np.asarray(d, float)
-    if len(d) > 16: return float(stats.permutation_test((d,), np.mean, permutation_type='samples', n_resamples=20000, random_state=0).pvalue)
+    if len(d) > 16:
+        test = stats.permutation_test((d,), np.mean, permutation_type='samples', n_resamples=20000, random_state=0)
+        return float(test.pvalue)
     flips = np.array(list(itertools.product((1., -1.), repeat=len(d))))
     return float(np.mean(np.abs(flips @ d) >= abs(d.sum()) - 1e-12))
 
+# %% ../nbs/12b_reports.ipynb #7e5f0043
+NO_PAIRS = dict(n=0, diff=math.nan, se=math.nan, lo=math.nan, hi=math.nan, p_t=math.nan, p_perm=math.nan)
+
+def p_at(r:dict, at:float=0.) -> float:
+    "Two-sided p of the t-test of 'the mean difference is `at`' from a `paired` result `r` (its diff, se and n); nan without one."
+    if not r['n'] > 1 or at != at: return math.nan
+    if r['se'] == 0: return float(r['diff'] == at)
+    return float(2*stats.t.sf(abs(r['diff'] - at)/r['se'], r['n'] - 1))
+
 # %% ../nbs/12b_reports.ipynb #7e5f0002
-def paired(x, y, level:float=0.95) -> dict:
-    "Paired comparison of x and y (same seeds, same order): mean difference x - y, its CI, paired t-test p and exact sign-flip p."
+def paired(x, y,
+           level:float=0.95,
+           test_train:float=0.) -> dict: # n_test/n_train of repeated random splits (Nadeau-Bengio); 0: no correction
+    "Paired comparison of x and y (same seeds, same order): mean difference x - y, its se and CI, t-test p, exact sign-flip p."
     x, y = np.asarray(x, float), np.asarray(y, float)
-    if x.shape != y.shape or x.ndim != 1: raise ValueError(f'paired samples must be two vectors of one length, got {x.shape} and {y.shape}')
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f'paired samples must be two vectors of one length, got {x.shape} and {y.shape}')
     d = x - y
-    n, m = len(d), float(d.mean())
-    if n < 2: return dict(n=n, diff=m, lo=math.nan, hi=math.nan, p_t=math.nan, p_perm=math.nan)
-    se = d.std(ddof=1)/math.sqrt(n)
-    h = stats.t.ppf(0.5 + level/2, n - 1)*se
-    p_t = float(stats.ttest_rel(x, y).pvalue) if se > 0 else (0. if m != 0 else 1.)
-    return dict(n=n, diff=m, lo=m - h, hi=m + h, p_t=p_t, p_perm=sign_flip_p(d))
+    if len(d) < 2: return {**NO_PAIRS, 'n': len(d), 'diff': float(d.mean()) if len(d) else math.nan}
+    r = dict(n=len(d), diff=float(d.mean()), se=float(d.std(ddof=1)*math.sqrt(1/len(d) + test_train)))
+    h = stats.t.ppf(0.5 + level/2, len(d) - 1)*r['se']
+    return {**r, 'lo': r['diff'] - h, 'hi': r['diff'] + h, 'p_t': p_at(r), 'p_perm': sign_flip_p(d)}
 
 # %% ../nbs/12b_reports.ipynb #5c73965c
 def holm(p) -> np.ndarray:
-    "Holm-adjusted p-values (family-wise error), in the input order."
+    "Holm-adjusted p-values (family-wise error), in the input order; nan entries are left out of the family and stay nan."
     p = np.asarray(p, float)
-    order = np.argsort(p)
-    out = np.empty(len(p))
-    out[order] = np.maximum.accumulate(np.minimum(1, (len(p) - np.arange(len(p)))*p[order]))
+    out = np.full(len(p), math.nan)
+    ok = np.flatnonzero(~np.isnan(p))
+    order = ok[np.argsort(p[ok])]
+    out[order] = np.maximum.accumulate(np.minimum(1, (len(ok) - np.arange(len(ok)))*p[order]))
     return out
 
 # %% ../nbs/12b_reports.ipynb #09713a92
 # the only spelling of the verdicts
-VERDICTS = dict(yes='reproduced', no='contradicted', open='not resolved at {:.0%}')
+VERDICTS = dict(yes='reproduced', no='contradicted', open='not resolved at {:.0%}',
+                excluded="paper's effect size excluded", compatible="compatible with the paper's effect size",
+                no_size='no published size')
 
+# %% ../nbs/12b_reports.ipynb #7e5f0050
 def verdict(diff:float, p_adj:float, direction:str, alpha:float=0.05) -> str:
     "reproduced / contradicted / not resolved at 5%, for a difference x - y that the paper says is 'lower' or 'higher'."
     if direction not in ('lower', 'higher'): raise ValueError(f"direction must be 'lower' or 'higher', got {direction!r}")
     if not p_adj < alpha: return VERDICTS['open'].format(alpha)
     return VERDICTS['yes'] if (diff < 0) == (direction == 'lower') else VERDICTS['no']
 
-# %% ../nbs/12b_reports.ipynb #7e5f0004
-NO_PAIRS = dict(n=0, diff=math.nan, lo=math.nan, hi=math.nan, p_t=math.nan, p_perm=math.nan)
+# %% ../nbs/12b_reports.ipynb #7e5f0051
+def size_verdict(p_adj:float, alpha:float=0.05) -> str:
+    "Whether our data exclude the paper's gap: Holm-adjusted p of 'difference = gap' below `alpha` (nan: no test, too few pairs)."
+    if p_adj != p_adj: return VERDICTS['open'].format(alpha)
+    return VERDICTS['excluded'] if p_adj < alpha else VERDICTS['compatible']
 
+# %% ../nbs/12b_reports.ipynb #7e5f0054
+# accuracy: absolute (a fraction: 0.01 = 1 point); RMSE: relative to the comparator's mean
+MARGINS = dict(valid_acc=0.01, valid_rmse=0.02)
+
+def better(metric:str) -> str:
+    "'lower' for losses and errors, 'higher' for accuracies and R²: the direction in which `metric` improves."
+    return 'lower' if metric.endswith(('loss', 'rmse')) else 'higher'
+
+# %% ../nbs/12b_reports.ipynb #7e5f0056
+def null_value(metric:str, direction:str, y) -> float:
+    "The difference x - y the direction test is against: 0, or for 'no worse' the margin on the worse side (y: comparator's values)."
+    if direction != 'no worse': return 0.
+    if not len(y): return math.nan
+    m = MARGINS[metric]*(np.mean(y) if metric == 'valid_rmse' else 1)
+    return -m if better(metric) == 'higher' else m
+
+# %% ../nbs/12b_reports.ipynb #7e5f0004
 def _pairs(df, x:str, y:str, metric:str, by:str, seed:str) -> tuple:
     "(values of x, values of y) of `metric` over the seeds both have, in seed order."
     if metric not in df: return [], []
@@ -73,21 +111,32 @@ def _pairs(df, x:str, y:str, metric:str, by:str, seed:str) -> tuple:
     return a.loc[common].values, b.loc[common].values
 
 # %% ../nbs/12b_reports.ipynb #7e5f0005
-def compare(df, claims, by:str='act', seed:str='seed', alpha:float=0.05):
-    "One row per claim (x, y, metric, direction): paired difference over common seeds, 95% CI, p, Holm-adjusted p, verdict."
+def test_row(x:str, y:str, metric:str, direction:str, a, b, gap:float=math.nan, test_train:float=0.) -> dict:
+    "One claim's tests from the paired values `a` (of x) and `b` (of y): the difference, its CI, p against 0 (or the margin) and the gap."
+    r = paired(a, b, test_train=test_train) if len(a) else NO_PAIRS
+    null = null_value(metric, direction, b)
+    return dict(x=x, y=y, metric=metric, direction=direction, **r, null=null, p_dir=p_at(r, null), gap=gap, p_gap=p_at(r, gap))
+
+# %% ../nbs/12b_reports.ipynb #7e5f0064
+def claim_tests(df, claims:list,
+                gaps:list|None=None,       # the paper's gap x - y per claim, in the metric's units; nan: none published
+                by:str='act', seed:str='seed',
+                test_train:list|None=None): # per claim, n_test/n_train where its pairs are repeated random splits
+    "One `test_row` per claim (x, y, metric, direction) of the frame `df`, its runs paired by `seed`."
     import pandas as pd
-    rows = []
-    for x, y, metric, direction in claims:
-        a, b = _pairs(df, x, y, metric, by, seed)
-        r = paired(a, b) if len(a) else NO_PAIRS
-        rows.append(dict(claim=f'{x} {direction} {metric} than {y}', x=x, y=y, metric=metric, direction=direction, **r))
-    t = pd.DataFrame(rows)
+    gaps, test_train = gaps or [math.nan]*len(claims), test_train or [0.]*len(claims)
+    return pd.DataFrame([test_row(*c, *_pairs(df, *c[:3], by, seed), gap=g, test_train=tt)
+                         for c, g, tt in zip(claims, gaps, test_train)])
+
+# %% ../nbs/12b_reports.ipynb #7e5f0061
+def judge(t, alpha:float=0.05):
+    "`claim_tests` rows with Holm over the table (direction tests and size tests, each one family) and both verdicts."
     if t.empty: return t
-    ok = t.p_t.notna()
-    t['p_holm'] = math.nan
-    t.loc[ok, 'p_holm'] = holm(t.loc[ok, 'p_t'].values)
-    t['verdict'] = [verdict(d, p, s, alpha) for d, p, s in zip(t['diff'], t.p_holm, t.direction)]
-    return t
+    side = lambda m, d: d if d in ('lower', 'higher') else better(m)
+    t = t.assign(p_holm=holm(t.p_dir), p_gap_holm=holm(t.p_gap))
+    rows = zip(t['diff'] - t['null'], t.p_holm, t.metric, t.direction)
+    size = [VERDICTS['no_size'] if g != g else size_verdict(p, alpha) for g, p in zip(t.gap, t.p_gap_holm)]
+    return t.assign(verdict=[verdict(d, p, side(m, s), alpha) for d, p, m, s in rows], size=size)
 
 # %% ../nbs/12b_reports.ipynb #9e921ad1
 def left_out(records:list, grid:str, budget:str) -> list:
@@ -151,23 +200,42 @@ def _ours(metric:str, r) -> str:
     return f'{pct(r.diff)} [{pct(r.lo)}, {pct(r.hi)}]' if r.n > 1 else f'{pct(r.diff)} (one pair: no interval)'
 
 # %% ../nbs/12b_reports.ipynb #7e5f0012
-def verdict_rows(t, claim:list, paper:list, n:str='seeds'):
-    "The table every chapter shows, from `compare`'s output `t`: claim · paper · ours (difference, 95% CI) · n · p (Holm) · verdict."
+def verdict_rows(t, n:str='seeds'):
+    "The table every chapter shows, from `judge`'s rows `t` with `label` and `paper` columns: one row per claim, both verdicts."
     import pandas as pd
-    if t.empty: return pd.DataFrame(columns=['claim', 'paper', 'ours', n, 'p (Holm)', 'verdict'])
-    return pd.DataFrame({'claim': claim, 'paper': paper, 'ours': [_ours(m, r) for m, r in zip(t.metric, t.itertuples())],
-                         n: t.n.values, 'p (Holm)': t.p_holm.round(3).values, 'verdict': t.verdict.values})
+    cols = ['claim', 'paper', 'ours', n, 'p (Holm)', 'p sign-flip', 'verdict', "p at the paper's gap (Holm)", 'size']
+    if t.empty: return pd.DataFrame(columns=cols)
+    rows = list(t.itertuples())
+    values = [t.label, t.paper, [_ours(r.metric, r) for r in rows], t.n, t.p_holm.round(3),
+              # the exact test beside the t-test where n is small
+              [f'{r.p_perm:.3f}' if 1 < r.n <= 5 else '' for r in rows], t.verdict, t.p_gap_holm.round(3), t['size']]
+    return pd.DataFrame({c: list(v) for c, v in zip(cols, values)}, index=t.index)
 
-# %% ../nbs/12b_reports.ipynb #5239f737
-def claim_table(records:list, claims:list, published:dict, **kw):
-    "claim · paper · ours (paired mean difference and 95% CI) · p (Holm) · verdict, from result records paired by seed."
+# %% ../nbs/12b_reports.ipynb #7e5f0066
+def _paper_gap(pub:dict, x:str, y:str, metric:str) -> float:
+    "The published gap x - y of `metric`, in our units (accuracies as fractions)."
+    gap = _paper_value(pub, x, metric) - _paper_value(pub, y, metric)
+    return gap/100 if metric.endswith('acc') else gap
+
+# %% ../nbs/12b_reports.ipynb #7e5f0068
+def claim_label(x:str, y:str, metric:str, direction:str) -> str:
+    "A claim in words: 'rational lower test loss than relu'."
+    return f'{x} {direction} {metric.replace("valid", "test").replace("_", " ")} than {y}'
+
+# %% ../nbs/12b_reports.ipynb #7e5f0069
+def paper_claims(records:list, claims:list, published:dict, alpha:float=0.05, **kw):
+    "`judge`d tests of a paper's `claims` over `records` paired by seed (Holm over these claims), with labels and the paper's values."
     df = finals(records, **kw)
-    t = compare(df, claims) if not df.empty else df
-    return verdict_rows(t, [f'{x} {d} {m.replace("valid", "test").replace("_", " ")} than {y}' for x, y, m, d in claims],
-                        [f'{_paper_value(published, x, m):g} vs {_paper_value(published, y, m):g}' for x, y, m, _ in claims])
+    if df.empty: return claim_tests(df, [])
+    pv = lambda x, m: _paper_value(published, x, m)
+    unit = lambda m: ' pts' if m.endswith('acc') else ''
+    paper = [f'{pv(x, m):g} vs {pv(y, m):g} ({pv(x, m) - pv(y, m):+.3g}{unit(m)})' for x, y, m, _ in claims]
+    t = judge(claim_tests(df, claims, gaps=[_paper_gap(published, *c[:3]) for c in claims]), alpha)
+    return t.assign(label=[claim_label(*c) for c in claims], paper=paper)
 
 # %% ../nbs/12b_reports.ipynb #c4ca7216
-LABELS = dict(train_loss='train loss', valid_loss='test loss', train_acc='train acc %', valid_acc='test acc %', ms_ratio='ms/step ÷ ReLU')
+LABELS = dict(train_loss='train loss', valid_loss='test loss', train_acc='train acc %', valid_acc='test acc %', ms_ratio='ms/step ÷ ReLU',
+              valid_rmse='test RMSE', r2='R² of a logistic fit')
 
 def beside_paper(df, published:dict, metrics:tuple, order:tuple):
     "Ours (mean ± sd over seeds, from a `results.finals` frame) beside the paper's value for each of `metrics`, one row per activation."
@@ -177,6 +245,38 @@ def beside_paper(df, published:dict, metrics:tuple, order:tuple):
     ours = mean_sd(df, list(metrics), order=list(order), scale={m: 100 for m in metrics if m.endswith('acc')})
     cols = {c: v for m in metrics for c, v in (((LABELS[m], 'ours'), ours[m]), ((LABELS[m], 'paper'), [_paper_value(published, a, m) for a in ours.index]))}
     return pd.DataFrame({**cols, ('seeds', ''): ours.seeds}, index=ours.index).rename_axis('act')
+
+# %% ../nbs/12b_reports.ipynb #7e5f0071
+def _forest_panel(ax, g, metric:str):
+    "One metric's claims of a forest plot on `ax`, top to bottom in table order."
+    k = 100 if metric.endswith('acc') else 1
+    ys = -np.arange(len(g))
+    ok = g.lo.notna().values
+    ax.errorbar(g['diff'][ok]*k, ys[ok], xerr=[(g['diff'] - g.lo)[ok]*k, (g.hi - g['diff'])[ok]*k], fmt='o', color='C0', capsize=3)
+    ax.plot(g['diff'][~ok]*k, ys[~ok], 'o', color='C0', mfc='none')             # one pair: no interval
+    ax.plot(g.gap*k, ys, 'x', color='C3', ms=8, mew=2, label="paper's gap")
+    ni = (g.direction == 'no worse').values
+    if ni.any(): ax.plot(g['null'][ni]*k, ys[ni], '|', color='0.5', ms=14, mew=2, label='margin')
+    ax.axvline(0, color='k', lw=0.8)
+    ax.set_yticks(ys, g.label)
+    ax.set_xlabel(f'difference in {LABELS.get(metric, metric).replace(" %", "")}' + (' (points)' if k == 100 else ''))
+    ax.grid(axis='x', alpha=.3)
+
+# %% ../nbs/12b_reports.ipynb #7e5f0072
+def forest(t, title:str=''):
+    "A forest plot of `judge`d claims `t` (with labels): per claim its difference, 95% CI, zero and the paper's gap or margin."
+    import matplotlib.pyplot as plt
+    t = t.assign(label=[f'{i} · {l}' if isinstance(i, str) else l for i, l in zip(t.index, t.label)])
+    metrics = list(dict.fromkeys(t.metric))
+    sizes = [int((t.metric == m).sum()) for m in metrics]
+    fig, axs = plt.subplots(len(metrics), 1, figsize=(9, 1.2 + 0.32*sum(sizes) + 0.6*len(metrics)), squeeze=False,
+                            gridspec_kw=dict(height_ratios=sizes))
+    for ax, m in zip(axs[:, 0], metrics): _forest_panel(ax, t[t.metric == m], m)
+    handles = {l: h for ax in axs[:, 0] for h, l in zip(*ax.get_legend_handles_labels())}
+    fig.legend(handles.values(), handles.keys(), loc='upper right', fontsize=8, frameon=False)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
 
 # %% ../nbs/12b_reports.ipynb #7e5f0013
 def conv_activations(record:dict) -> dict:
@@ -250,6 +350,65 @@ def a_trajectory(recs:list, act:str, layer:str):
     rs = [r for r in recs if r['config']['act'] == act]
     return np.mean([[_mean_a(e, layer, act) for e in r['a']] for r in rs], axis=0) if rs else None
 
+# %% ../nbs/12b_reports.ipynb #7e5f0081
+def _variant(c:dict) -> str:
+    "A Paper B run's network variant and data variant: 'tf', 'base, JPEG q50'."
+    c = check_config(c)
+    return c['net'] + (f", JPEG q{c['jpeg']}" if c['jpeg'] else '')
+
+# %% ../nbs/12b_reports.ipynb #7e5f0083
+def _exp_minus_relu(g, metric:str) -> str:
+    "Exponential - ReLU of `metric` in one variant's runs `g`: the mean and each seed's paired difference."
+    a, b = _pairs(g, 'exponential', 'relu', metric, 'act', 'seed')
+    k, unit, fmt = (100, ' pts', '{:+.2f}') if metric.endswith('acc') else (1, '', '{:+.3f}')
+    d = (np.asarray(a) - np.asarray(b))*k
+    return f'{fmt.format(d.mean())}{unit} ({", ".join(fmt.format(v) for v in d)})' if len(d) else ''
+
+# %% ../nbs/12b_reports.ipynb #7e5f0084
+def screen_table(recs:list, published:dict):
+    "One row per variant: ReLU test acc and loss (mean over seeds) beside the paper's, Exponential - ReLU, CPU ms per step."
+    import pandas as pd
+    df = finals(recs)
+    if df.empty: return pd.DataFrame()
+    df = df.assign(variant=[_variant(r['config']) for r in recs])
+    order = sorted(set(df.variant), key=lambda v: (',' in v, list(PAPER_B_NETS).index(v.split(',')[0])))
+    pr, rows = published['relu'], {}
+    for v in order:
+        g = df[df.variant == v]
+        relu = g[g.act == 'relu']
+        rows[v] = {f'ReLU test acc % (paper {pr.test_acc:g})': round(100*relu.valid_acc.mean(), 2),
+                   f'ReLU test loss (paper {pr.test_loss:g})': round(relu.valid_loss.mean(), 3),
+                   'Exponential − ReLU, test acc': _exp_minus_relu(g, 'valid_acc'),
+                   'Exponential − ReLU, test loss': _exp_minus_relu(g, 'valid_loss'),
+                   'seeds': relu.seed.nunique(), 'CPU ms/step (ReLU)': round(relu.cpu_ms_per_step.mean(), 1)}
+    return pd.DataFrame(rows).T.rename_axis('variant')
+
+# %% ../nbs/12b_reports.ipynb #7e5f0087
+def closest_variant(table, published:dict) -> str:
+    "The variant of a `screen_table` whose ReLU test accuracy is closest to the paper's."
+    col = f"ReLU test acc % (paper {published['relu'].test_acc:g})"
+    return (table[col].astype(float) - published['relu'].test_acc).abs().idxmin()
+
+# %% ../nbs/12b_reports.ipynb #7e5f0090
+def jpeg_cost(recs:list, quality:int=50) -> dict:
+    "{act: mean test accuracy (points) at JPEG `quality` minus the q75 copy's, over the seeds both ran, base network}."
+    df = finals(recs)
+    if df.empty: return {}
+    acc = df.assign(variant=[_variant(r['config']) for r in recs]).pivot_table(index=['act', 'seed'], columns='variant', values='valid_acc')
+    q = f'base, JPEG q{quality}'
+    if not {q, 'base'} <= set(acc.columns): return {}
+    return (100*(acc[q] - acc['base'])).dropna().groupby('act').mean().round(2).to_dict()
+
+# %% ../nbs/12b_reports.ipynb #7e5f0093
+def verdicts_agree(t1, t2, names=('base', 'tf')) -> str:
+    "A sentence: how many claims two `paper_claims` tables (same claims) resolve alike, in direction and size, and which differ."
+    n1, n2 = t1.set_index('label').n, t2.set_index('label').n
+    both = [(c, tuple(a), tuple(b)) for c, a, b in zip(t1.label, t1[['verdict', 'size']].values, t2[['verdict', 'size']].values)
+            if min(n1[c], n2[c]) > 1]
+    differ = [f'{c} ({"; ".join(a)} on `{names[0]}`; {"; ".join(b)} on `{names[1]}`)' for c, a, b in both if a != b]
+    return (f'Of the {len(both)} claims tested on both networks, {len(both) - len(differ)} reach the same direction and size verdicts'
+            + (f'; they differ for {"; ".join(differ)}.' if differ else '.'))
+
 # %% ../nbs/12b_reports.ipynb #fb9d42bb
 def _clock(record:dict, ms:dict|None):
     "Seconds of training steps at each trace point: the run's own clock, or its step count times `ms[act]` milliseconds."
@@ -303,17 +462,29 @@ def kaf_arms(kf):
 
 # %% ../nbs/12b_reports.ipynb #0ef8bbc9
 def kaf_output_claims(arms) -> list:
-    "(x, y, metric, direction) rows of claim 1: on each dataset, the kernel output against each other arm."
-    reg = lambda ds: TASKS[ds] == 'regression'
-    return [(f'{ds}: kernel', a, 'valid_rmse' if reg(ds) else 'valid_acc', 'lower' if reg(ds) else 'higher')
-            for ds, g in arms.groupby('dataset') for a in sorted(set(g.arm) - {f'{ds}: kernel'})]
+    "(x, y, metric, 'no worse') rows of claim 1: on each dataset, the kernel output against each other arm."
+    metric = lambda ds: 'valid_rmse' if TASKS[ds] == 'regression' else 'valid_acc'
+    return [(f'{ds}: kernel', a, metric(ds), 'no worse') for ds, g in arms.groupby('dataset') for a in sorted(set(g.arm) - {f'{ds}: kernel'})]
+
+# %% ../nbs/12b_reports.ipynb #7e5f0074
+def _split_ratio(arms, x:str, y:str) -> float:
+    "n_test/n_train for the Nadeau-Bengio correction if the runs of arms x and y are on several random splits, else 0."
+    if 'split' not in arms: return 0.
+    splits = arms[arms.arm.isin([x, y])].split
+    return TEST_FRACTION/(1 - TEST_FRACTION) if splits.nunique() > 1 else 0.
+
+# %% ../nbs/12b_reports.ipynb #7e5f0075
+def kaf_claim_tests(arms, claims:list, paper:str):
+    "`claim_tests` of kernel claims over `arms` (paired by seed, corrected for repeated splits), with labels; `paper`: the source's words."
+    what = lambda x, y, m, d: f'{x} {d} test {"RMSE" if m.endswith("rmse") else "accuracy"} than {y.split(": ", 1)[-1]}'
+    if not len(arms): return claim_tests(arms, [])
+    t = claim_tests(arms, claims, by='arm', test_train=[_split_ratio(arms, x, y) for x, y, _, _ in claims])
+    return t.assign(label=[what(*c) for c in claims], paper=paper)
 
 # %% ../nbs/12b_reports.ipynb #7e5f0028
 def kaf_claim_table(arms, claims:list, paper:str):
-    "Verdict rows of kernel claims over `arms` (paired by seed, Holm across the rows); `paper` is the source's statement."
-    t = compare(arms, claims, by='arm') if len(arms) else arms
-    what = lambda x, y, m, d: f'{x} {d} test {"RMSE" if m.endswith("rmse") else "accuracy"} than {y.split(": ", 1)[-1]}'
-    return verdict_rows(t, [what(*c) for c in claims], [paper]*len(claims), n='runs')
+    "The verdict rows of one table of kernel claims over `arms`, Holm over its rows."
+    return verdict_rows(judge(kaf_claim_tests(arms, claims, paper)), n='runs')
 
 # %% ../nbs/12b_reports.ipynb #73e2635a
 def logistic(u, a, b, c, d): return d + c/(1 + np.exp(-np.clip(b*(u - a), -50, 50)))
@@ -324,10 +495,11 @@ def logistic_fit(u, G, digits:int|None=None):
     import warnings
     from scipy.optimize import curve_fit, OptimizeWarning
     u, G = np.asarray(u, float), np.asarray(G, float)
+    p0 = [np.median(u), 4/(np.ptp(u) + 1e-9), np.ptp(G), G.min()]
     with warnings.catch_warnings():
         # a flat column: no covariance, the fit itself is fine
         warnings.simplefilter('ignore', OptimizeWarning)
-        try: p = curve_fit(logistic, u, G, p0=[np.median(u), 4/(np.ptp(u) + 1e-9), np.ptp(G), G.min()], maxfev=20000)[0]
+        try: p = curve_fit(logistic, u, G, p0=p0, maxfev=20000)[0]
         except RuntimeError: return None
     # an iterative fit's last digits vary by CPU
     return p if digits is None else np.array([float(f'{v:.{digits}g}') for v in p])
@@ -338,16 +510,6 @@ def sigmoid_r2(u, G) -> float:
     p = logistic_fit(u, G)
     if p is None: return math.nan
     return float(1 - (np.asarray(G, float) - logistic(np.asarray(u, float), *p)).var()/max(np.var(G), 1e-12))
-
-# %% ../nbs/12b_reports.ipynb #7e5f0032
-def above(values, threshold:float, level:float=0.95) -> dict:
-    "Mean of `values`, its t interval at `level` and the one-sample verdict against `threshold` (reproduced above, contradicted below)."
-    v = np.asarray([x for x in values if x == x], float)
-    undecided = VERDICTS['open'].format(1 - level)
-    if len(v) < 2: return dict(n=len(v), mean=float(v.mean()) if len(v) else math.nan, lo=math.nan, hi=math.nan, verdict=undecided)
-    lo, hi = stats.ttest_1samp(v, threshold).confidence_interval(level)
-    return dict(n=len(v), mean=float(v.mean()), lo=float(lo), hi=float(hi),
-                verdict=VERDICTS['yes'] if lo > threshold else VERDICTS['no'] if hi < threshold else undecided)
 
 # %% ../nbs/12b_reports.ipynb #bfee7544
 KAF_CLAIM_GRIDS = ('kaf_compare', 'kaf_mnist', 'kaf_lr', 'kaf_scale')
@@ -361,36 +523,39 @@ def _shape_r2(rs) -> list:
 def _high_lr_claims(lf):
     "Claim 2's rows: the kernel output against softmax at the sweep's highest learning rate."
     top = lf[lf.lr == lf.lr.max()] if len(lf) else lf
-    return kaf_claim_table(kaf_arms(top), [(f'{d}: kernel', f'{d}: softmax', 'valid_acc', 'higher') for d in sorted(set(top.dataset))],
-                           f'stable at high learning rates (lr = {lf.lr.max():g})' if len(lf) else '')
+    claims = [(f'{d}: kernel', f'{d}: softmax', 'valid_acc', 'higher') for d in sorted(set(top.dataset))]
+    return kaf_claim_tests(kaf_arms(top), claims, f'stable at high learning rates (lr = {lf.lr.max():g})' if len(lf) else '')
 
 # %% ../nbs/12b_reports.ipynb #7e5f0034
 def _shape_claim(recs:list, threshold:float):
-    "Claim 3's row: the mean R² of a logistic fit to the learned shapes, against `threshold`."
+    "Claim 3's row: the runs' R² of a logistic fit to their learned shapes, against `threshold`."
     import pandas as pd
-    s = above(_shape_r2(recs), threshold)
-    return pd.DataFrame([{'claim': f'learned G(u): mean R² of a logistic fit above {threshold:g}', 'paper': 'close to a sigmoid',
-                          'ours': f"{s['mean']:.3f} [{s['lo']:.3f}, {s['hi']:.3f}]", 'runs': s['n'], 'verdict': s['verdict']}]) if s['n'] > 1 else None
+    v = np.array([x for x in _shape_r2(recs) if x == x])
+    row = test_row('learned G(u)', f'{threshold:g}', 'r2', 'higher', v, np.full(len(v), threshold))
+    return pd.DataFrame([row]).assign(label=f'learned G(u): mean R² of a logistic fit above {threshold:g}', paper='close to a sigmoid')
 
 # %% ../nbs/12b_reports.ipynb #7e5f0035
 def _scale_claim(sf):
     "Claim 4's row: the kernel output with raw targets against standardised ones."
     k = sf[sf.output == 'kernel']
     k = k.assign(arm=np.where(k.std_y.astype(bool), 'housing: kernel, standardised y', 'housing: kernel, raw y'))
-    return kaf_claim_table(k, [('housing: kernel, raw y', 'housing: kernel, standardised y', 'valid_rmse', 'higher')],
+    return kaf_claim_tests(k, [('housing: kernel, raw y', 'housing: kernel, standardised y', 'valid_rmse', 'higher')],
                            'raw targets degrade the kernel output')
 
 # %% ../nbs/12b_reports.ipynb #7e5f0036
-def kernel_claims(recs:dict, r2_threshold:float=0.9):
-    "The verdict table of the kernel activation's four claims, one block per claim, from {grid: records} of `KAF_CLAIM_GRIDS`."
+def kernel_claims(recs:dict, r2_threshold:float=0.9, alpha:float=0.05):
+    "The `judge`d tests of the kernel activation's four claims (index: the source claim), Holm over the whole table."
     import pandas as pd
     f = {g: kaf_frame(recs.get(g, [])) for g in KAF_CLAIM_GRIDS}
     arms = kaf_arms(pd.concat([f['kaf_compare'], f['kaf_mnist']], ignore_index=True))
-    c1 = kaf_claim_table(arms, kaf_output_claims(arms), 'equal or better')
-    c3 = _shape_claim(recs.get('kaf_compare', []) + recs.get('kaf_mnist', []), r2_threshold)
-    blocks = {'1 · equal or better accuracy': c1, '2 · high learning rates': _high_lr_claims(f['kaf_lr']),
-              '3 · sigmoid-like shape': c1.iloc[:0] if c3 is None else c3, '4 · large targets': _scale_claim(f['kaf_scale'])}
-    return pd.concat(blocks, names=['source claim', 'row']).droplevel('row')
+    shapes = recs.get('kaf_compare', []) + recs.get('kaf_mnist', [])
+    blocks = {'1 · equal or better accuracy': kaf_claim_tests(arms, kaf_output_claims(arms), 'equal or better'),
+              '2 · high learning rates': _high_lr_claims(f['kaf_lr']),
+              '3 · sigmoid-like shape': _shape_claim(shapes, r2_threshold) if len(_shape_r2(shapes)) > 1 else None,
+              '4 · large targets': _scale_claim(f['kaf_scale'])}
+    kept = {k: b for k, b in blocks.items() if b is not None and len(b)}
+    if not kept: return claim_tests(pd.DataFrame(), [])
+    return judge(pd.concat(kept, names=['source claim', 'row']).droplevel('row'), alpha)
 
 # %% ../nbs/12b_reports.ipynb #5bd0a002
 def _spread(values, fmt:str='{:.2f}') -> str:

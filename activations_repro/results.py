@@ -157,6 +157,7 @@ def finals(records:list,             # result records
     for r in records:
         c, stop = r['config'], r.get('at_time_limit') or {}
         row = dict(act=c.get('act'), seed=c['seed'], epochs=len(r['epochs']), ms_per_step=r.get('ms_per_step'),
+                   cpu_ms_per_step=r.get('cpu_ms_per_step'),
                    steps=r.get('steps'), **r['final'], **{k: c.get(k) for k in CONFIG_COLUMNS if k in c})
         if at_time_limit: row.update({k: stop[k] for k in ('train_loss', 'valid_loss', 'valid_acc') if k in stop})
         row.update({f'a_{l}': mean_a(r['a'][-1][l]) for l in a_layers if r['a'] and l in r['a'][-1]})
@@ -219,8 +220,11 @@ def provenance(records:list) -> str:
     if not records: return 'no runs'
     seeds = sorted({r['config']['seed'] for r in records})
     devs, variants = sorted({r['device'] for r in records}), sorted({r['data_variant'] for r in records})
+    # Paper B's network variant (configs.PAPER_B_NETS; older records predate the field: 'base')
+    nets = sorted({r['config'].get('net') or 'base' for r in records if r['config'].get('model') == 'paper_b'})
     return (f'{_budget_phrase(records)}{_evaluation_phrase(records)}, {len(seeds)} seed(s) {seeds}, '
-            f'{len(records)} runs; device: {"; ".join(devs)}; data: {", ".join(_splits(variants))}')
+            f'{len(records)} runs; device: {"; ".join(devs)}; data: {", ".join(_splits(variants))}'
+            + (f'; network: {", ".join(nets)}' if nets else ''))
 
 # %% ../nbs/12_results.ipynb #8e4a0023
 def curves(records:list, metric:str):

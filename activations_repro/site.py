@@ -13,7 +13,7 @@ from fastcore.script import call_parse
 
 # %% auto #0
 __all__ = ['DOC_HOST', 'CSS', 'execute_notebooks', 'cell_options', 'clean_md', 'output_md', 'prepare_nb', 'render_page',
-           'proc_notebooks', 'build_site', 'build_readme', 'ar_docs']
+           'proc_notebooks', 'build_site', 'images_to_files', 'build_readme', 'ar_docs']
 
 # %% ../nbs/16_site.ipynb #c587c299
 def execute_notebooks(nbs=None,          # notebooks to run; default: every notebook in nbs_path
@@ -157,6 +157,7 @@ def proc_notebooks(path=None) -> Path:
         return proc_nbs(str(cfg.nbs_path), n_workers=0)
     finally: os.chdir(cwd)
 
+# %% ../nbs/16_site.ipynb #7e5f0120
 def build_site(path=None, dest=None) -> Path:
     "Render every processed notebook to `dest` (default: the project's doc_path, `_docs/`); returns `dest`."
     from nbdev.config import get_config
@@ -169,15 +170,33 @@ def build_site(path=None, dest=None) -> Path:
     for p, f, t in pages: render_page(p, dest/f, _nav(pages, f, cfg.title or cfg.lib_name))
     return dest
 
+# %% ../nbs/16_site.ipynb #7e5f0122
+_DATA_PNG = re.compile(r'!\[([^\]]*)\]\(data:image/png;base64,([A-Za-z0-9+/=\s]+)\)')
+
+def images_to_files(md:str, folder:Path, rel:str='README_files') -> str:
+    "`md` with each embedded PNG written to `folder` (emptied first) and linked as `rel/<hash>.png`."
+    import base64, hashlib
+    folder = Path(folder)
+    if folder.exists(): shutil.rmtree(folder)
+    def save(m):
+        png = base64.b64decode(re.sub(r'\s', '', m[2]))
+        name = f'{hashlib.sha256(png).hexdigest()[:12]}.png'
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder/name).write_bytes(png)
+        return f'![{m[1]}]({rel}/{name})'
+    return _DATA_PNG.sub(save, md)
+
+# %% ../nbs/16_site.ipynb #7e5f0124
 def build_readme(path=None) -> Path:
-    "README.md from the processed index notebook (GitHub-flavoured Markdown), as `nbdev-readme` does with Quarto."
+    "README.md from the processed index notebook (GitHub-flavoured Markdown), as `nbdev-readme` does with Quarto; figures as files."
     from nbdev.config import get_config
     cfg = get_config(path)
     proc = proc_notebooks(path)
     dest = cfg.config_path/'README.md'
     render_page(proc/cfg.readme_nb, dest, fmt='gfm-raw_html')                 # no notebook-cell divs in a README
     meta, _ = prepare_nb(json.loads((proc/cfg.readme_nb).read_text()))
-    dest.write_text(f"# {meta.get('title', cfg.lib_name)}\n\n" + dest.read_text())
+    body = images_to_files(dest.read_text(), cfg.config_path/'README_files')
+    dest.write_text(f"# {meta.get('title', cfg.lib_name)}\n\n" + body)
     return dest
 
 # %% ../nbs/16_site.ipynb #6aada9c3

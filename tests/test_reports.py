@@ -25,3 +25,14 @@ def test_a_report_imports_neither_the_runner_nor_the_trainer(name):
     import json, re
     src = '\n'.join(''.join(c['source']) for c in json.loads((ROOT/'nbs'/f'{name}.ipynb').read_text())['cells'] if c['cell_type'] == 'code')
     assert not re.search(r'activations_repro(\.| import )(experiments|train)\b', src), name
+
+def test_every_committed_cifar_result_was_evaluated_on_every_class():
+    "A result file that saw only some test classes (the old `valid_limit` bug) cannot enter a table: none is committed."
+    from activations_repro.results import read_results
+    n_classes = dict(cifar10=10, cifar100=100)
+    cifar = [r for r in read_results(ROOT/'results') if r['config'].get('dataset') in n_classes]
+    assert cifar, 'no committed CIFAR result files found'
+    for r in cifar:
+        counts = r.get('eval_class_counts') or {}
+        seen = [k for k, v in counts.items() if v > 0]
+        assert len(seen) == n_classes[r['config']['dataset']], f"{r['name']}: evaluated on {len(seen)} classes"
