@@ -38,8 +38,11 @@ grids: install
 	@if [ -z "$(DATA)" ]; then echo "no data folder (set ACTIVATIONS_REPRO_DATA): drawing from the committed result files only"; else \
 	  export ACTIVATIONS_REPRO_DATA=$(DATA); \
 	  $(BIN)/ar-grid --grid paper_b_cifar10 --budget full --workers $(WORKERS) && \
+	  $(BIN)/ar-grid --grid paper_b_screen --budget screen --workers $(WORKERS) && \
+	  $(BIN)/ar-grid --grid paper_b_jpeg50 --budget screen --workers $(WORKERS) && \
 	  $(BIN)/ar-grid --grid paper_a_cifar10 --budget reduced --workers $(WORKERS) && \
-	  for g in kaf_compare kaf_mnist kaf_nobias kaf_scale kaf_anchors kaf_lr kaftron; do $(BIN)/ar-grid --grid $$g --budget reduced || exit 1; done; fi
+	  for g in kaf_compare kaf_mnist kaf_nobias kaf_scale kaf_anchors kaf_cost kaf_lr kaftron; do $(BIN)/ar-grid --grid $$g --budget reduced || exit 1; done && \
+	  $(BIN)/ar-grid --grid paper_b_cifar10_tf --budget full --workers $(WORKERS); fi
 
 reproduce: grids
 	$(BIN)/ar-docs --execute

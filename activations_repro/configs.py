@@ -221,6 +221,9 @@ GRIDS = {
                         lr=(1e-3, 1e-2, 1e-1, 1.0), seeds=3),
     'kaf_anchors': dict(budgets='kaf', datasets=('digits',), outputs=('kernel',), anchors=(20, 100, 500, 1437),
                         refresh=('step', 'epoch'), seeds=3),
+    # the kernel output's cost against softmax's on MNIST, anchors to 10,000 (chapter 22; timed by scripts/bench_kernel_output.py)
+    'kaf_cost':    dict(budgets='kaf', datasets=('mnist',), outputs=('kernel', 'softmax'), anchors=(100, 300, 1000, 3000, 10000),
+                        refresh=('step', 'epoch'), seeds=3, bias=True),
     'kaf_scale':   dict(budgets='kaf', datasets=('housing',), outputs=('kernel', 'identity'),
                         standardize_y=(True, False), seeds=3),
     'kaftron':     dict(budgets='kaftron', outputs=('kernel', 'isotonic')),

@@ -10,11 +10,13 @@ import math
 import numpy as np, torch
 from torch import nn, Tensor
 from torch.utils.checkpoint import checkpoint
+from torch.autograd.function import once_differentiable
+from .learnable import c_kernels
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['KERNELS', 'OUTPUTS', 'check_anchors', 'nw_estimate', 'KernelOutput', 'draw_anchors', 'KAFNet', 'link_curve',
-           'knn_on_index', 'kaf_tron']
+__all__ = ['KERNELS', 'OUTPUTS', 'GaussianNW', 'check_anchors', 'nw_estimate', 'KernelOutput', 'draw_anchors', 'KAFNet',
+           'link_curve', 'knn_on_index', 'kaf_tron']
 
 # %% ../nbs/03_kernel.ipynb #2c037c55
 KERNELS = ('gaussian', 'epanechnikov')
@@ -24,15 +26,90 @@ def _log_kernel(t2:Tensor, kernel:str) -> Tensor:
     if kernel == 'gaussian': return -0.5*t2
     return torch.where(t2 < 1, torch.log1p(-t2.clamp(max=1 - 1e-7)), torch.full_like(t2, -math.inf))
 
-def _nw_chunk(u, au, ay, h, excl, kernel):
+# %% ../nbs/03_kernel.ipynb #7e5f0130
+def _self_mask(si:Tensor|None, M:int) -> Tensor|None:
+    "(B, M) True at each row's own anchor slot `si` (-1: none): the anchor leave-one-out leaves out."
+    if si is None: return None
+    return (si[:, None] == torch.arange(M, device=si.device)[None]) & (si[:, None] >= 0)
+
+# %% ../nbs/03_kernel.ipynb #7e5f0136
+def _nw_reference(u, au, ay, h, si, kernel):
+    "The estimate for a chunk of rows as plain tensor operations (autograd differentiates it): the definition."
     t2 = ((au.T[None] - u[:, :, None])/h).square()                   # (B, K, M)
     logits = _log_kernel(t2, kernel)
+    excl = _self_mask(si, au.shape[0])
     if excl is not None: logits = logits.masked_fill(excl[:, None, :], -math.inf)
     if kernel != 'gaussian':                                           # empty window: fall back to Gaussian weights
         empty = ~torch.isfinite(logits).any(-1, keepdim=True)
         g = -0.5*t2
         logits = torch.where(empty, g if excl is None else g.masked_fill(excl[:, None, :], -math.inf), logits)
     return (torch.softmax(logits, -1)*ay.T[None]).sum(-1)             # weights in log space: no 0/0
+
+# %% ../nbs/03_kernel.ipynb #7e5f0137
+def _gauss_tensors(u, au, ay, h, si) -> tuple:
+    "The Gaussian estimate of a chunk of rows as tensor operations: G and what `_gauss_tensors_grad` needs."
+    z = (au.T[None] - u[:, :, None])/h                                   # (B, K, M)
+    logits = -0.5*z*z
+    excl = _self_mask(si, au.shape[0])
+    if excl is not None: logits = logits.masked_fill(excl[:, None, :], -math.inf)
+    w = torch.softmax(logits, -1)
+    G = torch.bmm(w.transpose(0, 1), ay.T[:, :, None]).squeeze(-1).T     # (B, K)
+    return G, (z, w, G, ay, h)
+
+# %% ../nbs/03_kernel.ipynb #7e5f0138
+def _gauss_tensors_grad(g, z, w, G, ay, h) -> tuple:
+    "dL/du, dL/da and dL/dh from dL/dG `g`, in closed form."
+    q = w*(ay.T[None] - G[:, :, None])*z
+    da = -torch.bmm(g.T[:, None, :], q.transpose(0, 1)).squeeze(1).T/h     # (M, K)
+    return g*q.sum(-1)/h, da, (g*(q*z).sum(-1)).sum()/h
+
+# %% ../nbs/03_kernel.ipynb #7e5f0141
+def _c_nw(u:Tensor):
+    "The C kernels if they compute the Gaussian estimate of `u` (float32 on the CPU), else None."
+    return c_kernels() if u.device.type == 'cpu' and u.dtype == torch.float32 else None
+
+def _ptr(t:Tensor|None) -> int|None: return None if t is None else t.data_ptr()
+
+# %% ../nbs/03_kernel.ipynb #7e5f0142
+def _gauss_c(lib, u, au, ay, h, si) -> tuple:
+    "The Gaussian estimate with the C kernel: G and what `_gauss_c_grad` needs."
+    u, aT, yT = u.contiguous(), au.T.contiguous(), ay.T.contiguous()
+    si = None if si is None else si.contiguous().long()
+    (B, K), M = u.shape, au.shape[0]
+    G, S, hm = (torch.empty(B, K) for _ in range(3))
+    invh = float(torch.reciprocal(h.detach().float()))
+    lib.nw_fwd_f32(u.data_ptr(), aT.data_ptr(), yT.data_ptr(), invh, _ptr(si), G.data_ptr(), S.data_ptr(), hm.data_ptr(),
+                   B, K, M, torch.get_num_threads())
+    return G, (u, aT, yT, invh, si, G, S, hm)
+
+# %% ../nbs/03_kernel.ipynb #7e5f0143
+def _gauss_c_grad(lib, g, u, aT, yT, invh, si, G, S, hm) -> tuple:
+    "dL/du, dL/da and dL/dh from dL/dG `g`, with the C kernel."
+    (B, K), M = u.shape, aT.shape[1]
+    g = g.contiguous().float()
+    du, daT, dh, dh_k = torch.empty(B, K), torch.empty(K, M), torch.empty(1), torch.empty(K)
+    lib.nw_bwd_f32(g.data_ptr(), u.data_ptr(), aT.data_ptr(), yT.data_ptr(), invh, _ptr(si), G.data_ptr(), S.data_ptr(),
+                   hm.data_ptr(), du.data_ptr(), daT.data_ptr(), dh.data_ptr(), dh_k.data_ptr(), B, K, M, torch.get_num_threads())
+    return du, daT.T, dh[0]
+
+# %% ../nbs/03_kernel.ipynb #7e5f0132
+class GaussianNW(torch.autograd.Function):
+    "The Gaussian leave-one-out estimate with its gradient in closed form: the C kernel where it applies, tensor operations else."
+    @staticmethod
+    def forward(ctx, u, au, ay, h, si):
+        ctx.lib, ctx.h_shape = _c_nw(u), h.shape
+        G, ctx.saved = _gauss_c(ctx.lib, u, au, ay, h, si) if ctx.lib else _gauss_tensors(u, au, ay, h, si)
+        return G
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g):
+        du, da, dh = _gauss_c_grad(ctx.lib, g, *ctx.saved) if ctx.lib else _gauss_tensors_grad(g, *ctx.saved)
+        return du, da, None, dh.reshape(ctx.h_shape), None
+
+# %% ../nbs/03_kernel.ipynb #7e5f0135
+def _nw_chunk(u, au, ay, h, si, kernel):
+    "The estimate for a chunk of rows: the closed-form gradient for the Gaussian kernel, autograd on the reference otherwise."
+    return GaussianNW.apply(u, au, ay, h, si) if kernel == 'gaussian' else _nw_reference(u, au, ay, h, si, kernel)
 
 # %% ../nbs/03_kernel.ipynb #bd678d3a
 def check_anchors(anchor_u:Tensor, anchor_y:Tensor, n_out:int|None=None):
@@ -44,6 +121,7 @@ def check_anchors(anchor_u:Tensor, anchor_y:Tensor, n_out:int|None=None):
         raise ValueError(f'anchor targets have {anchor_y.shape[1]} columns but the output has {n_out}')
     if not torch.isfinite(anchor_y).all(): raise ValueError('anchor targets contain NaN or inf')
 
+# %% ../nbs/03_kernel.ipynb #7e5f0145
 def nw_estimate(u:Tensor,            # (B, K) the index, one column per output
                 anchor_u:Tensor,     # (M, K) the anchors' indices
                 anchor_y:Tensor,     # (M, K) the anchors' targets (one-hot columns for classes)
@@ -52,20 +130,19 @@ def nw_estimate(u:Tensor,            # (B, K) the index, one column per output
                 self_idx:Tensor|None=None,
                 kernel:str='gaussian',
                 max_elems:int=2**22) -> Tensor:
-    "Nadaraya–Watson estimate G(u) per output column, leave-one-out, chunked over rows so that memory stays bounded."
+    "Nadaraya–Watson estimate G(u) per output column, leave-one-out; as tensor operations chunked over rows (bounded memory)."
     if kernel not in KERNELS: raise ValueError(f'unknown kernel {kernel!r}; valid: {", ".join(KERNELS)}')
     check_anchors(anchor_u, anchor_y, u.shape[1])
     h = torch.as_tensor(h, dtype=u.dtype, device=u.device)
     if not (torch.isfinite(h).all() and (h > 0).all()): raise ValueError(f'bandwidth must be a positive finite number (> 0), got {h}')
     M = anchor_u.shape[0]
-    rows = max(1, max_elems//(M*u.shape[1]))
+    # the C kernel keeps nothing of size rows x M: one chunk
+    one = kernel == 'gaussian' and _c_nw(u) is not None
+    rows = u.shape[0] if one else max(1, max_elems//(M*u.shape[1]))
     out = []
     for s in range(0, u.shape[0], rows):
-        excl = None
-        if self_idx is not None:
-            si = self_idx[s:s + rows]
-            excl = (si[:, None] == torch.arange(M, device=u.device)[None]) & (si[:, None] >= 0)
-        args = (u[s:s + rows], anchor_u, anchor_y, h, excl, kernel)
+        si = None if self_idx is None else self_idx[s:s + rows]
+        args = (u[s:s + rows], anchor_u, anchor_y, h, si, kernel)
         big = u.shape[0] > rows and torch.is_grad_enabled()
         out.append(checkpoint(_nw_chunk, *args, use_reentrant=False) if big else _nw_chunk(*args))
     out = torch.cat(out)

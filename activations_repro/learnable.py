@@ -76,7 +76,7 @@ def reference_partials(x:Tensor, a:Tensor, act:str) -> tuple[Tensor, Tensor]:
     return w*w, (-u*f if act == 'exponential' else -torch.sign(a)*u*u)
 
 # %% ../nbs/02_learnable.ipynb #a1b20014
-KERNEL_SOURCE = Path(str(importlib.resources.files('activations_repro')))/'csrc'/'scaled_negative.c'
+KERNEL_SOURCE = Path(str(importlib.resources.files('activations_repro')))/'csrc'/'kernels.c'
 
 # %% ../nbs/02_learnable.ipynb #a1b20017
 KERNEL_FLAGS = ('-O3', '-ffp-contract=off', '-fPIC', '-shared')
@@ -107,7 +107,7 @@ def kernel_path(flags:str|None=None) -> Path:
     src = b''.join(p.read_bytes() for p in sorted(KERNEL_SOURCE.parent.glob('*.[ch]')))
     tag = hashlib.sha1(src + ' '.join((os.environ.get('CC') or 'cc',) + KERNEL_FLAGS).encode()).hexdigest()[:10]
     cpu = hashlib.sha1(f'{platform.machine()} {cpu_flags() if flags is None else flags}'.encode()).hexdigest()[:10]
-    return cache_dir('kernels')/f'scaled_negative-{tag}-{cpu}.so'
+    return cache_dir('kernels')/f'kernels-{tag}-{cpu}.so'
 
 # %% ../nbs/02_learnable.ipynb #a1b20024
 def _build(so:Path) -> Path:
@@ -132,6 +132,10 @@ def load_kernels(path:Path):
     for s in ('f32', 'f64'):
         getattr(lib, f'ar_fwd_{s}').argtypes = [P, P, P, P, I, I, I, N]
         getattr(lib, f'ar_bwd_{s}').argtypes = [P, P, P, P, P, P, N, I, I, I, N]
+    F = ctypes.c_float
+    # the kernel output's Gaussian estimate (chapter 03)
+    lib.nw_fwd_f32.argtypes = [P, P, P, F, P, P, P, P, I, I, I, N]
+    lib.nw_bwd_f32.argtypes = [P, P, P, P, F, P, P, P, P, P, P, P, P, I, I, I, N]
     return lib
 
 # %% ../nbs/02_learnable.ipynb #a1b20091

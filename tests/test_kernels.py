@@ -7,10 +7,12 @@ from activations_repro import learnable as L
 X86 = platform.machine() in ('x86_64', 'AMD64')
 TARGETS = [('cc', f'x86-64-{v}') for v in ('v2', 'v3', 'v4') if X86] + [('aarch64-linux-gnu-gcc', 'armv8-a')]
 
+HEADERS = ('scaled_negative.h', 'nadaraya_watson.h')
+
 def marked_loops() -> list:
-    "Line numbers of the loops the source marks as vectorised."
-    src = (L.KERNEL_SOURCE.parent/'scaled_negative.h').read_text().splitlines()
-    return [i for i, l in enumerate(src, 1) if '/* vectorised */' in l]
+    "(header, line number) of the loops the sources mark as vectorised."
+    src = {h: (L.KERNEL_SOURCE.parent/h).read_text().splitlines() for h in HEADERS}
+    return [(h, i) for h in HEADERS for i, l in enumerate(src[h], 1) if '/* vectorised */' in l]
 
 def vector_report(cc, march, tmp) -> str:
     "gcc's vectorisation report (-fopt-info-vec-all) of the kernel source built with the library's flags for `march`."
@@ -27,11 +29,11 @@ def test_every_hot_loop_is_vectorised(cc, march, tmp_path):
     if 'gcc version' not in subprocess.run([cc, '-v'], capture_output=True, text=True).stderr:
         pytest.skip('the vectorisation report read here is gcc\'s')
     rep, lines = vector_report(cc, march, tmp_path), marked_loops()
-    assert len(lines) == 4
-    for n in lines:
-        done = re.findall(rf'scaled_negative\.h:{n}:\d+: optimized: loop vectorized using (\d+) byte vectors', rep)
-        missed = re.findall(rf'scaled_negative\.h:{n}:\d+: missed: couldn.t vectorize loop', rep)
-        assert done and not missed, f'{march}: the loop on line {n} is not vectorised'
+    assert [sum(h == x for x, _ in lines) for h in HEADERS] == [4, 3]
+    for h, n in lines:
+        done = re.findall(rf'{re.escape(h)}:{n}:\d+: optimized: loop vectorized using (\d+) byte vectors', rep)
+        missed = re.findall(rf'{re.escape(h)}:{n}:\d+: missed: couldn.t vectorize loop', rep)
+        assert done and not missed, f'{march}: the loop on line {n} of {h} is not vectorised'
         assert max(map(int, done)) == {'x86-64-v2': 16, 'x86-64-v3': 32, 'x86-64-v4': 64, 'armv8-a': 16}[march]
 
 def can_run(march) -> bool:
@@ -80,3 +82,26 @@ def test_a_compile_error_is_reported_with_the_compilers_message(tmp_path, monkey
     with pytest.warns(UserWarning, match='this compiler is broken'): assert L.c_kernels() is None
     assert L.kernels_for(torch.zeros(3)).name == 'tensor operations'
     assert L.exponential(torch.tensor([-1., 2.]), 0.).tolist() == [-0.5, 2.]
+
+def test_the_kernel_outputs_estimate_has_the_same_bits_on_every_instruction_set_and_thread_count(tmp_path):
+    "The Gaussian Nadaraya-Watson kernel (value and gradients, with left-out rows) gives the same bits for SSE4, AVX2, AVX-512, 1 or 2 threads."
+    if not X86: pytest.skip('x86 targets')
+    from activations_repro.kernel import GaussianNW
+    libs = {m: L.load_kernels(L.compile_kernels(tmp_path/f'{m}.so', march=m)) for m in ('x86-64-v2', 'x86-64-v3', 'x86-64-v4') if can_run(m)}
+    assert len(libs) >= 2
+    g = torch.Generator().manual_seed(0)
+    u, a, y = torch.randn(50, 4, generator=g), torch.randn(333, 4, generator=g), torch.rand(333, 4, generator=g)
+    si, dG = torch.randint(-1, 333, (50,), generator=g), torch.randn(50, 4, generator=g)
+    old, threads, outs = L.c_kernels(), torch.get_num_threads(), {}
+    try:
+        for (m, lib), th in ((m, t) for m in libs.items() for t in (1, 2)):
+            L._KERNELS['c'] = lib
+            torch.set_num_threads(th)
+            leaves = [t.clone().requires_grad_() for t in (u, a, torch.tensor(0.7))]
+            G = GaussianNW.apply(leaves[0], leaves[1], y, leaves[2], si)
+            outs[(m, th)] = (G, *torch.autograd.grad(G, leaves, dG))
+    finally:
+        L._KERNELS['c'] = old
+        torch.set_num_threads(threads)
+    ref = outs[('x86-64-v2', 1)]
+    for k, v in outs.items(): assert all(torch.equal(p, q) for p, q in zip(v, ref)), k

@@ -1,4 +1,4 @@
-/* One precision of the kernels: scaled_negative.c includes this file for float and for double, with T, BIG and NAME set.
+/* One precision of the kernels: kernels.c includes this file for float and for double, with T, BIG and NAME set.
 
    For an input v and the constants of its channel, p = 1/c and lim = min(BIG, c*2^K) (2^K: the largest power of two
    below BIG/2):

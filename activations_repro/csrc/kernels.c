@@ -1,10 +1,12 @@
-/* The CPU kernels of the learnable activations (chapter 02 of activations_repro): f(v) = v/(1 + p|v|) for v < 0 and v
-   otherwise, its gradient, and the per-channel sums for dL/da, for float and double tensors.
+/* The CPU kernels of activations_repro: the learnable activations (chapter 02, scaled_negative.h): f(v) = v/(1 + p|v|)
+   for v < 0 and v otherwise, its gradient, and the per-channel sums for dL/da, for float and double tensors; and the kernel
+   output's Gaussian Nadaraya-Watson estimate with its gradient (chapter 03, nadaraya_watson.h), for float tensors.
    activations_repro.learnable builds this file with KERNEL_FLAGS, among them -ffp-contract=off: no fused multiply-add,
    so that every CPU rounds every operation the same way and the results are the same to the bit on any of them. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <float.h>
+#include <math.h>
 
 #define LANES 16       /* running sums of a reduction: a fixed order of additions, whatever the vector width */
 #define BLOCK 16384    /* elements in a piece of work */
@@ -21,3 +23,5 @@
 #define BIG DBL_MAX
 #define NAME(f) f##_f64
 #include "scaled_negative.h"
+
+#include "nadaraya_watson.h"
