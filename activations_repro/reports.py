@@ -21,8 +21,8 @@ __all__ = ['NO_PAIRS', 'VERDICTS', 'MARGINS', 'PaperB', 'PaperA', 'PUBLISHED', '
            'claim_label', 'paper_claims', 'beside_paper', 'forest', 'conv_activations', 'table1', 'still_moving',
            'learned_a', 'a_trajectory', 'screen_table', 'closest_variant', 'jpeg_cost', 'verdicts_agree', 'trace_loss',
            'equal_time', 'kaf_frame', 'kaf_arms', 'kaf_output_claims', 'kaf_claim_tests', 'kaf_claim_table', 'logistic',
-           'logistic_fit', 'sigmoid_r2', 'kernel_claims', 'activation_speed', 'step_speed', 'results_folder',
-           'report_budget']
+           'logistic_fit', 'sigmoid_r2', 'kernel_claims', 'activation_speed', 'step_speed', 'kernel_cost', 'cost_claim',
+           'results_folder', 'report_budget']
 
 # %% ../nbs/12b_reports.ipynb #fdca5f5c
 def sign_flip_p(d) -> float:
@@ -599,6 +599,43 @@ def step_speed(bench:dict, model:str='paper_b') -> dict:
                               '÷ ReLU': _spread([r['ms_per_step'][a]/r['ms_per_step']['relu'] for r in rs])} for a in acts}).T
         out[f'{cpu}, {len(rs)} run(s) of {rs[0]["threads"]} thread(s), {rs[0]["images"]} images'] = t.rename_axis('act')
     return out
+
+# %% ../nbs/12b_reports.ipynb #7e5f0151
+def _cost_key(m:int, refresh:str, autograd:bool=False) -> str:
+    "The benchmark's name of a kernel setting: 'kernel m=1000 refresh=step'."
+    return f'kernel m={m} refresh={refresh}' + (' autograd' if autograd else '')
+
+# %% ../nbs/12b_reports.ipynb #7e5f0152
+def kernel_cost(bench:dict) -> dict:
+    "{CPU: table (anchors m) x (refresh: ms per step ÷ softmax's)} from `bench_kernel_output` runs, the range over the runs."
+    import pandas as pd
+    out = {}
+    for cpu in dict.fromkeys(r['cpu'] for r in bench['runs']):
+        rs = [r for r in bench['runs'] if r['cpu'] == cpu]
+        cols = {}
+        for key in rs[0]['ms_per_step']:
+            if key == 'softmax': continue
+            m, refresh = int(key.split('m=')[1].split()[0]), key.split('refresh=')[1]
+            cols.setdefault(refresh, {})[m] = _spread([r['ms_per_step'][key]/r['ms_per_step']['softmax'] for r in rs])
+        t = pd.DataFrame(cols).rename_axis('anchors m')
+        soft = _spread([r['ms_per_step']['softmax'] for r in rs])
+        out[f'{cpu}, {len(rs)} run(s) of {rs[0]["threads"]} thread(s); softmax {soft} ms per step'] = t
+    return out
+
+# %% ../nbs/12b_reports.ipynb #7e5f0155
+def cost_claim(bench:dict, recs:list, m:int=1000, refresh:str='step', limit:float=2.) -> dict|None:
+    "The 'practical cost' claim at `m` anchors: step ratio to softmax (benchmark runs), accuracies (grid `kaf_cost`), verdict."
+    kf = kaf_frame(recs)
+    k = kf[(kf.output == 'kernel') & (kf.anchors == m) & (kf.refresh == refresh)].valid_acc
+    s = kf[kf.output == 'softmax'].valid_acc
+    ratios = [r['ms_per_step'][_cost_key(m, refresh)]/r['ms_per_step']['softmax'] for r in bench.get('runs', [])
+              if _cost_key(m, refresh) in r['ms_per_step']]
+    if not ratios or len(k) < 2 or len(s) < 2: return None
+    cheap, close = max(ratios) <= limit, k.mean() >= s.mean() - s.std()
+    return dict(claim=f'kernel step ≤ {limit:g}× softmax\'s at m = {m:,} (refresh per {refresh}), accuracy within the seed spread',
+                ratio=_spread(ratios), kernel_acc=f'{100*k.mean():.2f} ± {100*k.std():.2f}', softmax_acc=f'{100*s.mean():.2f} ± {100*s.std():.2f}',
+                runs=f'{len(ratios)} benchmark run(s), {len(k)} + {len(s)} seeds',
+                verdict=VERDICTS['yes'] if cheap and close else VERDICTS['no'])
 
 # %% ../nbs/12b_reports.ipynb #7e5f0039
 def results_folder(default='../results') -> Path:
