@@ -29,30 +29,44 @@ def d_sigmoid(x):
     return s*(1 - s)
 
 # %% ../nbs/00_catalog.ipynb #9ff05599
-SELU_LAMBDA, SELU_ALPHA = 1.0507009873554805, 1.6732632423543772
-_GELU_C = math.sqrt(2/math.pi)
-
 def _a(x): return np.asarray(x, dtype=float)
+
+# %% ../nbs/00_catalog.ipynb #7ffdb603
 def relu(x): return np.maximum(_a(x), 0.)
 def d_relu(x): return (_a(x) > 0).astype(float)
+
+# %% ../nbs/00_catalog.ipynb #7ffdb605
 def leaky_relu(x, slope=0.01):
     x = _a(x)
     return np.where(x > 0, x, slope*x)
 def d_leaky_relu(x, slope=0.01): return np.where(_a(x) > 0, 1., slope)
+
+# %% ../nbs/00_catalog.ipynb #7ffdb607
 def prelu(x, a=0.25): return leaky_relu(x, a)
 def d_prelu(x, a=0.25): return d_leaky_relu(x, a)
+
+# %% ../nbs/00_catalog.ipynb #7ffdb609
 def elu(x, alpha=1.):
     x = _a(x)
     return np.where(x > 0, x, alpha*np.expm1(np.minimum(x, 0)))
 def d_elu(x, alpha=1.):
     x = _a(x)
     return np.where(x > 0, 1., alpha*np.exp(np.minimum(x, 0)))
+
+# %% ../nbs/00_catalog.ipynb #7ffdb611
+SELU_LAMBDA, SELU_ALPHA = 1.0507009873554805, 1.6732632423543772
 def selu(x): return SELU_LAMBDA*elu(x, SELU_ALPHA)
 def d_selu(x): return SELU_LAMBDA*d_elu(x, SELU_ALPHA)
+
+# %% ../nbs/00_catalog.ipynb #7ffdb613
 def tanh(x): return np.tanh(_a(x))
 def d_tanh(x): return 1 - np.tanh(_a(x))**2
+
+# %% ../nbs/00_catalog.ipynb #7ffdb615
 def softplus(x): return np.logaddexp(0., _a(x))
 def d_softplus(x): return sigmoid(x)
+
+# %% ../nbs/00_catalog.ipynb #7ffdb617
 def silu(x):
     x = _a(x)
     return x*sigmoid(x)
@@ -60,6 +74,8 @@ def d_silu(x):
     x = _a(x)
     s = sigmoid(x)
     return s*(1 + x*(1 - s))
+
+# %% ../nbs/00_catalog.ipynb #7ffdb619
 _erf = np.vectorize(math.erf, otypes=[float])
 
 def gelu(x):
@@ -68,6 +84,10 @@ def gelu(x):
 def d_gelu(x):
     x = _a(x)
     return 0.5*(1 + _erf(x/math.sqrt(2))) + x*np.exp(-x**2/2)/math.sqrt(2*math.pi)
+
+# %% ../nbs/00_catalog.ipynb #7ffdb621
+_GELU_C = math.sqrt(2/math.pi)
+
 def gelu_tanh(x):
     x = _a(x)
     return 0.5*x*(1 + np.tanh(_GELU_C*(x + 0.044715*x**3)))
@@ -75,6 +95,8 @@ def d_gelu_tanh(x):
     x = _a(x)
     t = np.tanh(_GELU_C*(x + 0.044715*x**3))
     return 0.5*(1 + t) + 0.5*x*(1 - t**2)*_GELU_C*(1 + 3*0.044715*x**2)
+
+# %% ../nbs/00_catalog.ipynb #7ffdb623
 def mish(x):
     x = _a(x)
     return x*np.tanh(softplus(x))
@@ -127,7 +149,8 @@ CATALOG = {a.name: a for a in [
     Act('softplus', softplus, d_softplus, 'softplus', bounded_below=True, saturates=True),
     Act('silu', silu, d_silu, 'silu', bounded_below=True, monotonic=False, saturates=True),
     Act('gelu', gelu, d_gelu, 'gelu', bounded_below=True, monotonic=False, saturates=True),
-    Act('gelu_tanh', gelu_tanh, d_gelu_tanh, 'gelu', {'approximate': 'tanh'}, bounded_below=True, monotonic=False, saturates=True),
+    Act('gelu_tanh', gelu_tanh, d_gelu_tanh, 'gelu', {'approximate': 'tanh'}, bounded_below=True, monotonic=False,
+        saturates=True),
     Act('mish', mish, d_mish, 'mish', bounded_below=True, monotonic=False, saturates=True),
 ]}
 
@@ -143,7 +166,8 @@ def check_properties(act:Act, lo=-60., hi=60., n=240_001):
                 zero_grad_region=bool(np.all(dead == 0)),
                 saturates=bool(min(abs(d[0]), abs(d[-1])) < 1e-6))
 
-def claimed(act:Act): return {k: getattr(act, k) for k in ('bounded_below','bounded_above','monotonic','zero_grad_region','saturates')}
+def claimed(act:Act):
+    return {k: getattr(act, k) for k in ('bounded_below','bounded_above','monotonic','zero_grad_region','saturates')}
 
 # %% ../nbs/00_catalog.ipynb #edc3b066
 def compare_with_torch(act:Act, x):
@@ -180,7 +204,8 @@ HIDDEN_GUIDE = {
     'leaky_relu': ('ReLU with a fixed small negative slope', 'slope is a hyper-parameter'),
     'prelu': ('learned negative slope per layer/channel', 'can overfit on small data; slope may go >1'),
     'elu': ('smooth, negative outputs push mean activations to 0', 'exp costs more than ReLU'),
-    'selu': ('self-normalising MLPs (with lecun_normal init, alpha-dropout)', 'guarantees need that init and no batch norm'),
+    'selu': ('self-normalising MLPs (with lecun_normal init, alpha-dropout)',
+             'guarantees need that init and no batch norm'),
     'sigmoid': ('gates (LSTM/GRU), not hidden layers', 'vanishing gradients: f\' <= 1/4, saturates both sides'),
     'tanh': ('RNN states; zero-centred', 'vanishing gradients when saturated'),
     'softplus': ('smooth ReLU; positive outputs (e.g. variances)', 'not zero at 0; vanishing gradient for x << 0'),
@@ -196,7 +221,8 @@ OUTPUT_GUIDE = [
     dict(task='regression, any real value', output='identity (linear)', loss='mean squared error'),
     dict(task='regression, positive value', output='softplus or exp', loss='MSE / Poisson / Gamma deviance'),
     dict(task='bounded regression in (-1, 1)', output='tanh', loss='mean squared error'),
-    dict(task='shape of link unknown', output='kernel activation (see chapter 03)', loss='MSE on the Nadaraya-Watson estimate'),
+    dict(task='shape of link unknown', output='kernel activation (see chapter 03)',
+         loss='MSE on the Nadaraya-Watson estimate'),
 ]
 
 def guidance_table():

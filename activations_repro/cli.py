@@ -24,26 +24,37 @@ def user_errors(f, *args, **kwargs):
         print(f'error: {e}', file=sys.stderr)
         sys.exit(2)
 
+# %% ../nbs/15_cli.ipynb #2f649746
+def _yes_no(name:str, v:str|None) -> bool|None:
+    "A yes/no option as a bool (None: not given)."
+    if v is None: return None
+    if v.lower() not in ('yes', 'no'): raise ValueError(f'--{name.replace("_", "-")} must be yes or no, got {v!r}')
+    return v.lower() == 'yes'
+
 # %% ../nbs/15_cli.ipynb #2f649745
 @call_parse
-def ar_run(act:str='relu',            # activation: relu, elu, prelu, rational, exponential, silu, gelu, mish
-           model:str='paper_b',       # network: paper_a or paper_b
-           dataset:str='cifar10',     # cifar10 or cifar100
-           seed:int=0,                # random seed
-           epochs:int=30,             # number of epochs (a positive integer)
-           time_limit_s:float=None,   # stop after this many seconds of training steps
-           per_channel:bool=None,     # one `a` per channel (default: the paper's choice)
-           limit:int=None,            # use only this many training images (at least one batch)
-           epoch_size:int=None,       # images per epoch, drawn afresh each epoch
-           eval_size:int=None,        # evaluate on a class-stratified subset of this many test images
-           bs:int=100,                # batch size
-           lr:float=1e-3,             # Adam's learning rate
-           out:str='results',         # folder for the result file
-           device:str=None,           # torch device, e.g. cuda
-           quiet:bool=False):         # no progress bars
-    "Train one configuration and write its result file (resumes from its checkpoint)."
-    cfg = user_errors(check_config, dict(act=act, model=model, dataset=dataset, seed=seed, epochs=epochs, time_limit_s=time_limit_s,
-                                         per_channel=per_channel, limit=limit, epoch_size=epoch_size, eval_size=eval_size, bs=bs, lr=lr))
+def ar_run(act:str=None,               # activation: relu, elu, prelu, rational, exponential, silu, gelu, mish
+           model:str=None,             # network: paper_a or paper_b
+           dataset:str=None,           # cifar10 or cifar100
+           seed:int=None,              # random seed
+           epochs:int=None,            # number of epochs (a positive integer)
+           time_limit_s:float=None,    # stop after this many seconds of training steps
+           per_channel:str=None,       # yes: one `a` per channel, no: one per layer (default: the paper's choice)
+           limit:int=None,             # use only this many training images (at least one batch)
+           epoch_size:int=None,        # images per epoch, drawn afresh each epoch
+           eval_size:int=None,         # evaluate on a class-stratified subset of this many test images
+           bs:int=None,                # batch size
+           lr:float=None,              # Adam's learning rate
+           net:str=None,               # Paper B's network variant: base, k5, pool3, lrn, fc, tf
+           jpeg:int=None,              # re-encode the images as JPEG of this quality first
+           out:str='results',          # folder for the result file
+           device:str=None,            # torch device, e.g. cuda
+           quiet:bool=False):          # no progress bars
+    "Train one configuration and write its result file (resumes from its checkpoint); unset options: `configs.FAMILY_DEFAULTS`."
+    per_channel = user_errors(_yes_no, 'per_channel', per_channel)
+    given = dict(act=act, model=model, dataset=dataset, seed=seed, epochs=epochs, time_limit_s=time_limit_s, per_channel=per_channel,
+                 limit=limit, epoch_size=epoch_size, eval_size=eval_size, bs=bs, lr=lr, net=net, jpeg=jpeg)
+    cfg = user_errors(check_config, {k: v for k, v in given.items() if v is not None})
     from activations_repro.train import train_run
     r = user_errors(train_run, cfg, out, device=device, progress=not quiet)
     print(f"{r['name']}: final {r['final']}" if r else 'another process is training this run; nothing done')

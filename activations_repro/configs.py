@@ -34,8 +34,12 @@ FAMILY_DEFAULTS = {
                 threads=None),
     'kaftron': dict(model='kaftron', dataset='synthetic', output='kernel', seed=0, epochs=100, threads=None),
 }
+
+# %% ../nbs/12a_configs.ipynb #ae525902
 MODEL_FAMILY = {'paper_a': 'cifar', 'paper_b': 'cifar', 'kaf': 'kaf', 'kaftron': 'kaftron'}
 PER_CHANNEL = {'paper_a': True, 'paper_b': False}           # each paper's choice: one `a` per channel, or per layer
+
+# %% ../nbs/12a_configs.ipynb #ae525905
 KAF_DATA = {'iris': dict(epochs=100, bs=16, lr=1e-2, anchors=60),
             'wine': dict(epochs=100, bs=16, lr=1e-2, anchors=70),
             'digits': dict(epochs=30, bs=64, lr=3e-3, anchors=500),
@@ -44,9 +48,14 @@ KAF_DATA = {'iris': dict(epochs=100, bs=16, lr=1e-2, anchors=60),
 # what each tabular dataset is (its loss and metric follow, in `train`)
 TASKS = dict(iris='classification', wine='classification', digits='classification', mnist='classification',
              housing='regression')
-TEST_FRACTION = 0.2   # the scikit-learn datasets' and housing's random train/test split, one per `split` seed (MNIST keeps its own)
+# the scikit-learn datasets' and housing's random train/test split, one per `split` seed (MNIST keeps its own)
+TEST_FRACTION = 0.2
+
+# %% ../nbs/12a_configs.ipynb #ae525907
 KAF_OUTPUTS = {'classification': ('kernel', 'softmax', 'sigmoid'), 'regression': ('kernel', 'identity')}
-PAPER_B_NETS = {   # Paper B's network: the details its text leaves open, as named variants (chapter 11 draws each)
+
+# %% ../nbs/12a_configs.ipynb #ae525910
+PAPER_B_NETS = {
     # our first guess: 3x3 convolutions, 2x2 pooling, no hidden layer
     'base':  dict(ks=3, pool=2, lrn=False, fc=(), fc_wd=0.),
     'k5':    dict(ks=5, pool=2, lrn=False, fc=(), fc_wd=0.),        # 5x5 convolutions
@@ -56,6 +65,8 @@ PAPER_B_NETS = {   # Paper B's network: the details its text leaves open, as nam
     # all of TensorFlow's CIFAR-10 tutorial, 3 convs of 32
     'tf':    dict(ks=5, pool=3, lrn=True, fc=(384, 192), fc_wd=4e-3),
 }
+
+# %% ../nbs/12a_configs.ipynb #ae525912
 NOT_IDENTITY = ('threads',)                                  # keys that change the speed of a run, not its numbers
 # networks whose trained weights are published beside their result
 SAVE_WEIGHTS = ('paper_b',)
@@ -67,6 +78,7 @@ def family(cfg:dict) -> str:
     if m not in MODEL_FAMILY: raise ValueError(f'unknown model {m!r}; valid names: {", ".join(MODEL_FAMILY)}')
     return MODEL_FAMILY[m]
 
+# %% ../nbs/12a_configs.ipynb #ae525914
 def defaults(cfg:dict) -> dict:
     "The defaults that apply to `cfg`: its family's table, with the dataset's own settings for the kernel family."
     fam = family(cfg)
@@ -158,13 +170,14 @@ def check_config(cfg:dict) -> dict:
         raise ValueError(f'lr must be a positive number, got {lr!r}')
     return dict(cifar=_check_cifar, kaf=_check_kaf, kaftron=_check_kaftron)[family(c)](c)
 
+# %% ../nbs/12a_configs.ipynb #31421b70
+def _fmt(v): return str(int(v)) if isinstance(v, bool) else f'{v:g}' if isinstance(v, float) else str(v)
+
 # %% ../nbs/12a_configs.ipynb #31421b75
 TAGS = dict(per_channel='pc', bs='bs', lr='lr', limit='n', epoch_size='es', eval_size='ev', valid_limit='vl',
             augment='aug', time_limit_s='t', net='net', jpeg='q', anchors='m', anchor_draw='ad', refresh='r',
             hidden='h', kernel='k', standardize_y='sty', bias='b', split='sp')
 _CORE = ('model', 'dataset', 'act', 'output', 'seed', 'epochs')
-
-def _fmt(v): return str(int(v)) if isinstance(v, bool) else f'{v:g}' if isinstance(v, float) else str(v)
 
 def run_name(cfg:dict) -> str:
     "File-safe name of a run: 'paper_b-cifar10-exponential-s0-e200', then a tag for every non-default key."
@@ -206,7 +219,8 @@ PAPER_A_ACTS = ('relu', 'elu', 'prelu', 'exponential')
 GRIDS = {
     'paper_b_cifar10':  dict(budgets='paper_b', model='paper_b', dataset='cifar10', acts=PAPER_B_ACTS),
     'paper_b_cifar100': dict(budgets='paper_b', model='paper_b', dataset='cifar100', acts=PAPER_B_ACTS),
-    'paper_b_cifar10_tf': dict(budgets='paper_b', model='paper_b', dataset='cifar10', acts=PAPER_B_ACTS, net='tf'),  # the screen's pick
+    'paper_b_cifar10_tf': dict(budgets='paper_b', model='paper_b', dataset='cifar10', acts=PAPER_B_ACTS, net='tf'),
+    # the screen's pick
     'paper_b_screen':   dict(budgets='paper_b', model='paper_b', dataset='cifar10', acts=('relu', 'exponential'),
                              nets=tuple(PAPER_B_NETS)),
     'paper_b_jpeg50':   dict(budgets='paper_b', model='paper_b', dataset='cifar10', acts=('relu', 'exponential'),
@@ -222,7 +236,8 @@ GRIDS = {
     'kaf_anchors': dict(budgets='kaf', datasets=('digits',), outputs=('kernel',), anchors=(20, 100, 500, 1437),
                         refresh=('step', 'epoch'), seeds=3),
     # the kernel output's cost against softmax's on MNIST, anchors to 10,000 (chapter 22; timed by scripts/bench_kernel_output.py)
-    'kaf_cost':    dict(budgets='kaf', datasets=('mnist',), outputs=('kernel', 'softmax'), anchors=(100, 300, 1000, 3000, 10000),
+    'kaf_cost':    dict(budgets='kaf', datasets=('mnist',), outputs=('kernel', 'softmax'),
+                        anchors=(100, 300, 1000, 3000, 10000),
                         refresh=('step', 'epoch'), seeds=3, bias=True),
     'kaf_scale':   dict(budgets='kaf', datasets=('housing',), outputs=('kernel', 'identity'),
                         standardize_y=(True, False), seeds=3),
@@ -239,7 +254,7 @@ def budget_of(grid:str, budget:str) -> dict:
     return dict(table[budget])
 
 def _kaf_configs(g:dict, b:dict) -> list:
-    "The configurations of the kernel-activation grid `g` at the budget `b`: datasets × seeds × outputs × the grid's sweeps."
+    "The configurations of kernel-activation grid `g` at budget `b`: datasets × seeds × outputs × the grid's sweeps."
     seeds = range(b['seeds'] or g['seeds'])
     ends = lambda t: tuple(t) if b['sweep'] == 'all' or len(t) < 2 else (t[0], t[-1])
     dsets = [d for d in g['datasets'] if not b['datasets'] or d in b['datasets']]
@@ -248,7 +263,8 @@ def _kaf_configs(g:dict, b:dict) -> list:
         base = defaults(dict(model='kaf', dataset=ds))
         ep = max(2, g.get('epochs', base['epochs'])//b['epoch_div'])
         outs = g.get('outputs') or KAF_OUTPUTS[TASKS[ds]]
-        sweeps = (ends(g.get('lr', (base['lr'],))), ends(g.get('anchors', (base['anchors'],))), g.get('refresh', ('step',)),
+        sweeps = (ends(g.get('lr', (base['lr'],))), ends(g.get('anchors', (base['anchors'],))),
+                  g.get('refresh', ('step',)),
                   g.get('standardize_y', (True,)))
         for o, lr, m, r, sy in product(outs, *sweeps):
             if o != 'kernel' and (m != base['anchors'] or r != 'step'): continue      # one baseline per setting

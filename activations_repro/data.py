@@ -29,14 +29,15 @@ __all__ = ['DATA_ENV', 'SOURCES', 'KNOWN_SHA256', 'TABULAR', 'AUGMENT', 'verify_
 # %% ../nbs/10_data.ipynb #d6a56088
 DATA_ENV = 'ACTIVATIONS_REPRO_DATA'
 SOURCES = {
-    'cifar10': dict(url=URLs.CIFAR, archives=('cifar10-jpeg.tgz', 'cifar10.tgz'), folder='cifar10', splits=('train', 'test')),
+    'cifar10': dict(url=URLs.CIFAR, archives=('cifar10-jpeg.tgz', 'cifar10.tgz'), folder='cifar10',
+                    splits=('train', 'test')),
     'cifar100': dict(url=URLs.CIFAR_100, archives=('cifar100.tgz',), folder='cifar100', splits=('train', 'test')),
     'mnist': dict(url=URLs.MNIST, archives=('mnist_png.tgz',), folder='mnist_png', splits=('training', 'testing')),
     # downloads through scikit-learn
     'housing': dict(url=None, archives=('cal_housing.tgz', 'housing.tgz'), folder='CaliforniaHousing'),
 }
 
-
+# %% ../nbs/10_data.ipynb #d6a56089
 def _source(name):
     if name not in SOURCES: raise ValueError(f'unknown dataset {name!r}; valid names: {", ".join(SOURCES)}')
     return SOURCES[name]
@@ -49,7 +50,7 @@ KNOWN_SHA256 = {   # the archives whose content is known (../shared/data/README.
 }
 
 def verify_archive(archive:Path, known:dict|None=None) -> str:
-    "Read the whole archive: its SHA-256 (checked where the file is known) and, for gzip, every CRC; returns the SHA-256."
+    "Read the whole archive: its SHA-256 (checked where the file is known) and, for gzip, every CRC; returns the hash."
     archive = Path(archive)
     h = hashlib.sha256()
     try:
@@ -125,7 +126,8 @@ def _fetch_housing() -> Path:
     out.mkdir(exist_ok=True)
     # MedInc, HouseAge, AveRooms, AveBedrms, Population, AveOccup, Latitude, Longitude; value/1e5
     X, y = d.data, d.target
-    raw = np.c_[X[:, 7], X[:, 6], X[:, 1], X[:, 2]*X[:, 4]/X[:, 5], X[:, 3]*X[:, 4]/X[:, 5], X[:, 4], X[:, 4]/X[:, 5], X[:, 0], y*1e5]
+    raw = np.c_[X[:, 7], X[:, 6], X[:, 1], X[:, 2]*X[:, 4]/X[:, 5], X[:, 3]*X[:, 4]/X[:, 5], X[:, 4], X[:, 4]/X[:, 5],
+                X[:, 0], y*1e5]
     np.savetxt(out/'cal_housing.data', raw, delimiter=',')
     return out
 
@@ -151,7 +153,8 @@ def load_images(name:str,
     if f.exists(): return torch.load(f)
     xtr, ytr, classes, ext = _decode_split(root, src['splits'][0])
     xte, yte, _, _ = _decode_split(root, src['splits'][1], classes)
-    variant = {'cifar10': 'CIFAR-10', 'cifar100': 'CIFAR-100', 'mnist': 'MNIST'}[name] + (' JPEG q75' if ext != '.png' else ' PNG')
+    variant = {'cifar10': 'CIFAR-10', 'cifar100': 'CIFAR-100',
+               'mnist': 'MNIST'}[name] + (' JPEG q75' if ext != '.png' else ' PNG')
     d = dict(x_train=xtr, y_train=ytr, x_test=xte, y_test=yte, classes=classes, variant=variant)
     atomic_save(d, f)
     return d
@@ -170,7 +173,8 @@ def _jpeg(x:Tensor, quality:int) -> Tensor:
 def reencoded(d:dict, quality:int, cache:Path|None=None) -> dict:
     "The images of `d` (as `load_images` returns them) JPEG-encoded once more at `quality`; cached in `cache` if given."
     if cache is not None and cache.exists(): return torch.load(cache)
-    e = dict(d, x_train=_jpeg(d['x_train'], quality), x_test=_jpeg(d['x_test'], quality), variant=f"{d['variant']}, re-encoded q{quality}")
+    e = dict(d, x_train=_jpeg(d['x_train'], quality), x_test=_jpeg(d['x_test'], quality),
+             variant=f"{d['variant']}, re-encoded q{quality}")
     if cache is not None: atomic_save(e, cache)
     return e
 
@@ -190,12 +194,14 @@ def make_fake_archive(path:Path, folder='cifar100', n_classes=3, per_class=4, si
     return path
 
 def make_fake_housing(path:Path, rows:int=400, seed:int=0) -> Path:
-    "Write a small cal_housing.tgz in the StatLib layout (CaliforniaHousing/cal_housing.data) with plausible random rows."
+    "Write a small cal_housing.tgz in StatLib's layout (CaliforniaHousing/cal_housing.data), plausible random rows."
     rng = np.random.default_rng(seed)
     hh = rng.uniform(100, 2000, rows)
     inc = rng.uniform(0.5, 15, rows)
-    raw = np.c_[rng.uniform(-124, -114, rows), rng.uniform(32, 42, rows), rng.integers(1, 52, rows), hh*rng.uniform(3, 7, rows),
-                hh*rng.uniform(0.8, 1.3, rows), hh*rng.uniform(2, 4, rows), hh, inc, 40000*inc + rng.normal(0, 30000, rows).clip(-35000)]
+    raw = np.c_[rng.uniform(-124, -114, rows), rng.uniform(32, 42, rows), rng.integers(1, 52, rows),
+                hh*rng.uniform(3, 7, rows),
+                hh*rng.uniform(0.8, 1.3, rows), hh*rng.uniform(2, 4, rows), hh, inc,
+                40000*inc + rng.normal(0, 30000, rows).clip(-35000)]
     with tempfile.TemporaryDirectory() as td:
         (Path(td)/'CaliforniaHousing').mkdir()
         np.savetxt(Path(td)/'CaliforniaHousing'/'cal_housing.data', raw, delimiter=',', fmt='%.6f')
@@ -206,7 +212,7 @@ def make_fake_housing(path:Path, rows:int=400, seed:int=0) -> Path:
 _REAL_ENV = {}   # the data environment before the first fake one in this process
 
 def fake_data_env(folder, n_classes=10, per_class=20, name='cifar10') -> dict:
-    "Point the data loaders at a small fake archive of `name` (CIFAR layout, or housing) in `folder`; returns the env to restore."
+    "Point the loaders at a small fake archive of `name` (CIFAR layout or housing) in `folder`; returns the old env."
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     arc = folder/_source(name)['archives'][-1]
@@ -235,7 +241,7 @@ def _housing_xy(root:Path):
 
 def load_tabular(name:str,
                  split:int=0) -> dict: # seed of the stratified 80/20 train/test split (MNIST: its official split)
-    "x_train, y_train, x_test, y_test (float32 features, standardised; int64 classes or float32 targets), task, n_out, variant."
+    "x_train, y_train, x_test, y_test (standardised features; int64 classes or float32 targets), task, n_out, variant."
     from sklearn import datasets as skd
     from sklearn.model_selection import train_test_split
     if name not in TABULAR: raise ValueError(f'unknown dataset {name!r}; valid names: {", ".join(TABULAR)}')
@@ -246,15 +252,18 @@ def load_tabular(name:str,
         ytr, yte, variant = d['y_train'], d['y_test'], 'MNIST PNG (60,000/10,000)'
     else:
         X, y = _housing_xy(locate('housing')) if name == 'housing' else getattr(skd, f'load_{name}')(return_X_y=True)
-        xtr, xte, ytr, yte = train_test_split(X, y, test_size=TEST_FRACTION, random_state=split, stratify=y if task == 'classification' else None)
+        strata = y if task == 'classification' else None
+        xtr, xte, ytr, yte = train_test_split(X, y, test_size=TEST_FRACTION, random_state=split, stratify=strata)
         xtr, xte = torch.tensor(xtr, dtype=torch.float32), torch.tensor(xte, dtype=torch.float32)
-        ytr, yte = (torch.tensor(v, dtype=torch.long if task == 'classification' else torch.float32) for v in (ytr, yte))
+        ytr, yte = (torch.tensor(v, dtype=torch.long if task == 'classification' else torch.float32)
+                    for v in (ytr, yte))
         variant = f'{name} (scikit-learn; 80/20 split, seed {split})' if name != 'housing' else f'California housing (StatLib; 80/20 split, seed {split})'
     m, s = xtr.mean(0), xtr.std(0)
     # a feature constant in training (digits' border pixels) keeps its scale
     s = torch.where(s > 1e-6, s, torch.ones_like(s))
     n_out = int(ytr.max()) + 1 if task == 'classification' else 1
-    return dict(x_train=(xtr - m)/s, y_train=ytr, x_test=(xte - m)/s, y_test=yte, task=task, n_out=n_out, variant=variant)
+    return dict(x_train=(xtr - m)/s, y_train=ytr, x_test=(xte - m)/s, y_test=yte, task=task, n_out=n_out,
+                variant=variant)
 
 # %% ../nbs/10_data.ipynb #bd30b713
 class IndexedDL(DataLoader):
@@ -279,8 +288,10 @@ def tabular_dls(name:str, bs:int=64, device=None, split:int=0) -> DataLoaders:
 class ToFloat(Transform):
     "uint8 images to floats in [0, 1]."
     order = 1
-    def encodes(self, x:TensorImage): return TensorImage(x.as_subclass(Tensor).float().div_(255)) if x.dtype == torch.uint8 else x
+    def encodes(self, x:TensorImage):
+        return TensorImage(x.as_subclass(Tensor).float().div_(255)) if x.dtype == torch.uint8 else x
 
+# %% ../nbs/10_data.ipynb #458945e2
 class TFDistort(Transform):
     "TensorFlow CIFAR-10 tutorial distortions per image: random crop, flip, brightness, contrast (training only)."
     order, split_idx = 10, 0
@@ -293,7 +304,8 @@ class TFDistort(Transform):
             s = self.size
             r = torch.arange(s, device=dev)
             oy, ox = torch.randint(0, H - s + 1, (B, 1), device=dev), torch.randint(0, W - s + 1, (B, 1), device=dev)
-            x = x[torch.arange(B, device=dev)[:, None, None], :, (oy + r)[:, :, None], (ox + r)[:, None, :]].permute(0, 3, 1, 2)
+            x = x[torch.arange(B, device=dev)[:, None, None], :, (oy + r)[:, :, None],
+                  (ox + r)[:, None, :]].permute(0, 3, 1, 2)
         x = torch.where(torch.rand(B, 1, 1, 1, device=dev) < 0.5, x.flip(-1), x)
         x = x + (torch.rand(B, 1, 1, 1, device=dev)*2 - 1)*self.max_delta
         lo, hi = self.contrast
@@ -301,6 +313,7 @@ class TFDistort(Transform):
         m = x.mean((2, 3), keepdim=True)
         return TensorImage((x - m)*f + m)
 
+# %% ../nbs/10_data.ipynb #458945e4
 class CenterCrop(Transform):
     "Centre crop to `size` (validation only)."
     order, split_idx = 10, 1
@@ -310,6 +323,7 @@ class CenterCrop(Transform):
         o = (x.shape[-1] - self.size)//2
         return x[..., o:o + self.size, o:o + self.size]
 
+# %% ../nbs/10_data.ipynb #458945e6
 class Standardize(Transform):
     "Per-image standardisation: (x - mean)/max(std, 1/sqrt(n)), as tf.image.per_image_standardization."
     order = 20
@@ -358,11 +372,13 @@ def cifar_dls(name='cifar10',     # 'cifar10' or 'cifar100'
     d = load_images(name, jpeg)
     size = AUGMENT[augment]['size']
     g = torch.Generator().manual_seed(seed)
-    sub = lambda x, y: (x, y) if limit is None else (lambda i: (x[i], y[i]))(torch.randperm(len(y), generator=g)[:limit])
+    keep = lambda x, y, i: (x[i], y[i])
+    sub = lambda x, y: (x, y) if limit is None else keep(x, y, torch.randperm(len(y), generator=g)[:limit])
     xtr, ytr = sub(d['x_train'], d['y_train'])
     xte, yte = sub(d['x_test'], d['y_test'])
     tfms = [ToFloat(), TFDistort(size), CenterCrop(size), Standardize()]
-    trn = TensorDL(xtr, ytr, bs=bs, shuffle=True, drop_last=True, device=device, after_batch=Pipeline(tfms, split_idx=0))
+    trn = TensorDL(xtr, ytr, bs=bs, shuffle=True, drop_last=True, device=device,
+                   after_batch=Pipeline(tfms, split_idx=0))
     val = TensorDL(xte, yte, bs=bs, shuffle=False, device=device, after_batch=Pipeline(tfms, split_idx=1))
     dls = DataLoaders(trn, val, device=device)
     dls.variant, dls.classes, dls.c = d['variant'], d['classes'], len(d['classes'])

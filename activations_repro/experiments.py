@@ -54,12 +54,13 @@ def _run_local(todo:list, out, workers:int, device, ckpt_dir, progress:bool):
     os.environ.update(CPU_ENV)
     threads = max(1, (os.cpu_count() or 1)//workers)
     todo = [{**c, 'threads': c.get('threads') or threads} for c in todo]
-    parallel(_one, todo, out=out, device=device, ckpt_dir=ckpt_dir, n_workers=workers, progress=progress, method='spawn')
+    parallel(_one, todo, out=out, device=device, ckpt_dir=ckpt_dir, n_workers=workers, progress=progress,
+             method='spawn')
 
 # %% ../nbs/14_experiments.ipynb #3a5e0002
 def run_grid(grid:str, budget:str='reduced', out='results', shard_spec:str='0/1', workers:int=1,
              device=None, ckpt_dir=None, progress:bool=True, engine:str='local', address:str|None=None) -> list:
-    "Run the missing runs of `grid` at `budget` (this shard), `workers` processes at a time or on Ray; returns the grid's records."
+    "Run the missing runs of `grid` at `budget` (this shard), `workers` at once or on Ray; returns its records."
     if engine not in ('local', 'ray'): raise ValueError(f"unknown engine {engine!r}; valid names: local, ray")
     todo = missing_runs(grid, budget, out, shard_spec)
     clean_orphans(out)
@@ -94,7 +95,7 @@ def _ray_trial(config:dict):
 
 # %% ../nbs/14_experiments.ipynb #3a5e0005
 def _ray_connect(address:str|None):
-    "ray.init on the cluster at `address` (a local Ray when None), passing this package's environment variables to the workers."
+    "ray.init on the cluster at `address` (None: a local Ray), passing this package's environment variables on."
     import ray
     env = {k: v for k, v in os.environ.items() if k.startswith(('ACTIVATIONS_REPRO_', 'MALLOC_', 'AR_'))}
     try:
@@ -102,7 +103,8 @@ def _ray_connect(address:str|None):
         if address and ':' in address and address != 'auto':
             host, port = address.removeprefix('ray://').rsplit(':', 1)
             socket.create_connection((host, int(port)), timeout=5).close()
-        ray.init(address=address, num_cpus=None if address else os.cpu_count(), include_dashboard=False, log_to_driver=False,
+        ray.init(address=address, num_cpus=None if address else os.cpu_count(), include_dashboard=False,
+                 log_to_driver=False,
                  ignore_reinit_error=True, runtime_env={'env_vars': env})
     except Exception as e:
         raise ValueError(f'cannot reach a Ray cluster at {address!r} ({type(e).__name__}); start it with `ray start --head` '
@@ -110,7 +112,8 @@ def _ray_connect(address:str|None):
     return ray.cluster_resources()
 
 # %% ../nbs/14_experiments.ipynb #782ecf52
-def run_grid_ray(todo:list, out, device=None, address:str|None=None, cpus_per_trial:int=1, gpus_per_trial:float|None=None,
+def run_grid_ray(todo:list, out, device=None, address:str|None=None, cpus_per_trial:int=1,
+                 gpus_per_trial:float|None=None,
                  max_failures:int=2) -> None:
     "Run the configurations `todo` as Ray Tune trials (local Ray when `address` is None), retrying failed trials."
     try: from ray import tune
@@ -130,11 +133,12 @@ def run_grid_ray(todo:list, out, device=None, address:str|None=None, cpus_per_tr
                            f'{type(failed[0].error).__name__}) and run the grid again')
 
 # %% ../nbs/14_experiments.ipynb #9c756d81
-REPORT_GRIDS = ('paper_a_cifar10', 'paper_b_cifar10', 'paper_b_cifar10_tf', 'paper_b_cifar100', 'paper_b_screen', 'paper_b_jpeg50',
+REPORT_GRIDS = ('paper_a_cifar10', 'paper_b_cifar10', 'paper_b_cifar10_tf', 'paper_b_cifar100', 'paper_b_screen',
+                'paper_b_jpeg50',
                 'kaf_compare', 'kaf_mnist', 'kaf_nobias', 'kaf_lr', 'kaf_anchors', 'kaf_cost', 'kaf_scale', 'kaftron')
 
 def write_report_fixtures(folder, workers:int=1, grids=REPORT_GRIDS) -> Path:
-    "Train every one of `grids` at the tiny budget on fake data in `folder`; returns the results folder, `folder/results`."
+    "Train each of `grids` at the tiny budget on fake data in `folder`; returns the results folder, `folder/results`."
     folder = Path(folder)
     old = {k: os.environ.get(k) for k in (DATA_ENV, CACHE_ENV)}
     for name in ('cifar10', 'cifar100', 'housing'): fake_data_env(folder/'data', name=name)

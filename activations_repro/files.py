@@ -16,7 +16,7 @@ __all__ = ['CACHE_ENV', 'cache_dir', 'file_lock', 'atomic_path', 'write_json_ato
 CACHE_ENV = 'ACTIVATIONS_REPRO_CACHE'
 
 def cache_dir(*parts:str) -> Path:
-    "The writable cache folder `$ACTIVATIONS_REPRO_CACHE` (default `~/.cache/activations_repro`), or a subfolder of it; created if missing."
+    "The cache folder `$ACTIVATIONS_REPRO_CACHE` (default `~/.cache/activations_repro`) or its `sub`folder, created."
     root = os.environ.get(CACHE_ENV) or Path.home()/'.cache'/'activations_repro'
     p = Path(root).joinpath(*parts)
     p.mkdir(parents=True, exist_ok=True)

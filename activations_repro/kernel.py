@@ -78,7 +78,8 @@ def _gauss_c(lib, u, au, ay, h, si) -> tuple:
     (B, K), M = u.shape, au.shape[0]
     G, S, hm = (torch.empty(B, K) for _ in range(3))
     invh = float(torch.reciprocal(h.detach().float()))
-    lib.nw_fwd_f32(u.data_ptr(), aT.data_ptr(), yT.data_ptr(), invh, _ptr(si), G.data_ptr(), S.data_ptr(), hm.data_ptr(),
+    lib.nw_fwd_f32(u.data_ptr(), aT.data_ptr(), yT.data_ptr(), invh, _ptr(si), G.data_ptr(), S.data_ptr(),
+                   hm.data_ptr(),
                    B, K, M, torch.get_num_threads())
     return G, (u, aT, yT, invh, si, G, S, hm)
 
@@ -89,12 +90,13 @@ def _gauss_c_grad(lib, g, u, aT, yT, invh, si, G, S, hm) -> tuple:
     g = g.contiguous().float()
     du, daT, dh, dh_k = torch.empty(B, K), torch.empty(K, M), torch.empty(1), torch.empty(K)
     lib.nw_bwd_f32(g.data_ptr(), u.data_ptr(), aT.data_ptr(), yT.data_ptr(), invh, _ptr(si), G.data_ptr(), S.data_ptr(),
-                   hm.data_ptr(), du.data_ptr(), daT.data_ptr(), dh.data_ptr(), dh_k.data_ptr(), B, K, M, torch.get_num_threads())
+                   hm.data_ptr(), du.data_ptr(), daT.data_ptr(), dh.data_ptr(), dh_k.data_ptr(), B, K, M,
+                   torch.get_num_threads())
     return du, daT.T, dh[0]
 
 # %% ../nbs/03_kernel.ipynb #7e5f0132
 class GaussianNW(torch.autograd.Function):
-    "The Gaussian leave-one-out estimate with its gradient in closed form: the C kernel where it applies, tensor operations else."
+    "The Gaussian leave-one-out estimate, gradient in closed form: the C kernel where it applies, else tensors."
     @staticmethod
     def forward(ctx, u, au, ay, h, si):
         ctx.lib, ctx.h_shape = _c_nw(u), h.shape
@@ -108,7 +110,7 @@ class GaussianNW(torch.autograd.Function):
 
 # %% ../nbs/03_kernel.ipynb #7e5f0135
 def _nw_chunk(u, au, ay, h, si, kernel):
-    "The estimate for a chunk of rows: the closed-form gradient for the Gaussian kernel, autograd on the reference otherwise."
+    "The estimate for a chunk of rows: closed-form gradient for the Gaussian kernel, else autograd on the reference."
     return GaussianNW.apply(u, au, ay, h, si) if kernel == 'gaussian' else _nw_reference(u, au, ay, h, si, kernel)
 
 # %% ../nbs/03_kernel.ipynb #bd678d3a
@@ -116,7 +118,8 @@ def check_anchors(anchor_u:Tensor, anchor_y:Tensor, n_out:int|None=None):
     "Validate anchors: at least two, targets as wide as the output, finite."
     if anchor_y.dim() != 2 or anchor_u.shape != anchor_y.shape:
         raise ValueError(f'anchor indices {tuple(anchor_u.shape)} and targets {tuple(anchor_y.shape)} must both be (m, outputs)')
-    if anchor_y.shape[0] < 2: raise ValueError(f'need at least two anchors (leave-one-out needs another point), got {anchor_y.shape[0]}')
+    if anchor_y.shape[0] < 2:
+        raise ValueError(f'need at least two anchors (leave-one-out needs another point), got {anchor_y.shape[0]}')
     if n_out is not None and anchor_y.shape[1] != n_out:
         raise ValueError(f'anchor targets have {anchor_y.shape[1]} columns but the output has {n_out}')
     if not torch.isfinite(anchor_y).all(): raise ValueError('anchor targets contain NaN or inf')
@@ -130,11 +133,12 @@ def nw_estimate(u:Tensor,            # (B, K) the index, one column per output
                 self_idx:Tensor|None=None,
                 kernel:str='gaussian',
                 max_elems:int=2**22) -> Tensor:
-    "Nadaraya–Watson estimate G(u) per output column, leave-one-out; as tensor operations chunked over rows (bounded memory)."
+    "Nadaraya–Watson estimate G(u) per output column, leave-one-out (tensor operations: chunked over rows)."
     if kernel not in KERNELS: raise ValueError(f'unknown kernel {kernel!r}; valid: {", ".join(KERNELS)}')
     check_anchors(anchor_u, anchor_y, u.shape[1])
     h = torch.as_tensor(h, dtype=u.dtype, device=u.device)
-    if not (torch.isfinite(h).all() and (h > 0).all()): raise ValueError(f'bandwidth must be a positive finite number (> 0), got {h}')
+    if not (torch.isfinite(h).all() and (h > 0).all()):
+        raise ValueError(f'bandwidth must be a positive finite number (> 0), got {h}')
     M = anchor_u.shape[0]
     # the C kernel keeps nothing of size rows x M: one chunk
     one = kernel == 'gaussian' and _c_nw(u) is not None
@@ -177,7 +181,8 @@ def draw_anchors(y:Tensor, m:int, how:str='random', seed:int=0) -> Tensor:
     classes, counts = y.unique(return_counts=True)
     take = (counts.double()*m/n).floor().long().clamp(min=1)
     while take.sum() < m: take[torch.argmax(counts - take*n/m)] += 1
-    idx = [torch.nonzero(y == c).flatten()[torch.randperm(int(k), generator=g)[:int(t)]] for c, k, t in zip(classes, counts, take)]
+    idx = [torch.nonzero(y == c).flatten()[torch.randperm(int(k), generator=g)[:int(t)]]
+           for c, k, t in zip(classes, counts, take)]
     return torch.cat(idx).sort().values[:m]
 
 # %% ../nbs/03_kernel.ipynb #b912c8db
@@ -242,7 +247,7 @@ def forward(self:KAFNet, x:Tensor, idx:Tensor|None=None) -> Tensor:
 
 # %% ../nbs/03_kernel.ipynb #a473e13a
 def link_curve(net:KAFNet, n:int=101) -> dict:
-    "The learned output function G on a grid over the anchors' index range, per output column: {'u': [...], 'G': [...]}."
+    "The learned output function G on a grid over the anchors' index range, per column: {'u': [...], 'G': [...]}."
     with torch.no_grad():
         au = net.index(net.anchors_x)
         lo, hi = au.min(0).values, au.max(0).values
@@ -252,7 +257,7 @@ def link_curve(net:KAFNet, n:int=101) -> dict:
 
 # %% ../nbs/03_kernel.ipynb #d1e3e3ab
 def knn_on_index(net:KAFNet, x:Tensor, ks=(1, 3, 5, 9, 15, 25), folds:int=5) -> tuple:
-    "(predictions at `x`, chosen k) of a k-NN regression of the anchors' targets on their learned indices, k by cross-validation."
+    "(predictions at `x`, k) of a k-NN regression of the anchors' targets on their indices, k cross-validated."
     from sklearn.model_selection import GridSearchCV, KFold
     from sklearn.neighbors import KNeighborsRegressor
     with torch.no_grad(): au, u = (net.index(z.float()).double().cpu().numpy() for z in (net.anchors_x, x))

@@ -65,7 +65,7 @@ def reference_forward(x:Tensor, a:Tensor, act:str) -> Tensor:
 
 # %% ../nbs/02_learnable.ipynb #a1b20013
 def reference_partials(x:Tensor, a:Tensor, act:str) -> tuple[Tensor, Tensor]:
-    "(df/dx, df/da) elementwise, from differentiable tensor operations: w² (w = 1/q), and -u f or -sign(a) u² with u = p f."
+    "(df/dx, df/da) elementwise, as differentiable tensor operations: w² (w = 1/q), and -u f or -sign(a) u² (u = p f)."
     dt = _opmath(x.dtype)
     x, a = x.to(dt), a.to(dt)
     p = inverse_scale(a, act)
@@ -111,7 +111,7 @@ def kernel_path(flags:str|None=None) -> Path:
 
 # %% ../nbs/02_learnable.ipynb #a1b20024
 def _build(so:Path) -> Path:
-    "Build the kernels into `so` once (one process compiles, the others wait): with OpenMP and -march=native if they work."
+    "Build the kernels into `so` once (one process compiles, others wait), with OpenMP and -march=native if they work."
     with file_lock(so.parent/'.compile.lock'):
         if so.exists(): return so
         errors = []
@@ -163,7 +163,7 @@ def _dense(x:Tensor) -> bool:
 
 # %% ../nbs/02_learnable.ipynb #a1b20028
 def layout(x:Tensor, dim:int, n:int) -> tuple:
-    "(x, outer, C, inner): how the kernels read `x` for `n` parameters along `dim`, in its memory order (x copied only if not dense)."
+    "(x, outer, C, inner): how the kernels read `x` for `n` parameters along `dim` (x copied if not dense)."
     if not _dense(x): x = x.contiguous()
     if n == 1: return x, 1, 1, x.numel()
     order = sorted(range(x.dim()), key=lambda d: -x.stride(d))          # outermost first
@@ -178,7 +178,7 @@ def kernel_constants(a:Tensor, act:str, dt) -> tuple[Tensor, Tensor]:
 
 # %% ../nbs/02_learnable.ipynb #a1b20032
 def param_grad(sums:Tensor, a:Tensor, act:str) -> Tensor:
-    "dL/da from the kernels' per-channel sums S: -S (Exponential) or -sign(a) S (Rational), in the shape and dtype of `a`."
+    "dL/da from the kernels' per-channel sums S: -S (Exponential) or -sign(a) S (Rational), shaped and typed as `a`."
     if act == 'rational': sums = torch.sign(a.detach().reshape(-1).to(sums.dtype))*sums
     return (-sums).reshape(a.shape).to(a.dtype)
 
@@ -219,7 +219,7 @@ def _along(t:Tensor, x:Tensor, dim:int) -> Tensor:
 _PIECE = 1 << 19     # elements per piece of the tensor-operation kernels
 
 def _pieces(x:Tensor, channel:int|None) -> tuple[int, list]:
-    "(d, [(start, length), ...]): pieces of about `_PIECE` elements of `x` along its outermost dim in memory (not `channel`)."
+    "(d, [(start, length), ...]): pieces of about `_PIECE` elements of `x` along its outermost dim in memory."
     d = max((i for i in range(x.dim()) if i != channel), key=lambda i: (x.shape[i] > 1, x.stride(i)))
     step = max(1, _PIECE*x.shape[d]//max(1, x.numel()))
     return d, [(i, min(step, x.shape[d] - i)) for i in range(0, x.shape[d], step)]
@@ -238,7 +238,7 @@ def _denominator_into(xc:Tensor, p, neg_lim, n:Tensor, q:Tensor):
 
 # %% ../nbs/02_learnable.ipynb #a1b20089
 def _tensor_setup(x:Tensor, a:Tensor, act:str, dim:int):
-    "x (dense), the computation dtype, (p, -lim) as numbers for one parameter or as vectors along `dim`, and the pieces."
+    "x (dense), the computation dtype, (p, -lim) as numbers (one parameter) or vectors along `dim`, and the pieces."
     if not _dense(x): x = x.contiguous()
     dt, one = _opmath(x.dtype), a.numel() == 1
     p, lim = kernel_constants(a, act, dt)
@@ -265,7 +265,9 @@ def torch_forward(x:Tensor, a:Tensor, act:str, dim:int) -> Tensor:
 @torch.no_grad()
 def torch_backward(g:Tensor, x:Tensor, a:Tensor, act:str, dim:int) -> tuple[Tensor, Tensor]:
     "(dL/dx, dL/da) by tensor operations, piece by piece."
-    if x.dim() == 0: return torch_backward(g.reshape(1), x.reshape(1), a, act, 0)[0].reshape(()), torch_backward(g.reshape(1), x.reshape(1), a, act, 0)[1]
+    if x.dim() == 0:
+        gx, ga = torch_backward(g.reshape(1), x.reshape(1), a, act, 0)
+        return gx.reshape(()), ga
     x, dt, (p, neg_lim), (d, pieces) = _tensor_setup(x, a, act, dim)
     gx, n, sums = torch.empty_like(x), None, 0
     other = [i for i in range(x.dim()) if a.numel() == 1 or i != dim % x.dim()]
@@ -316,25 +318,26 @@ def triton_backward(g:Tensor, x:Tensor, a:Tensor, act:str, dim:int) -> tuple[Ten
 
 # %% ../nbs/02_learnable.ipynb #a1b20048
 class Kernels(NamedTuple):
-    "A forward `(x, a, act, dim) -> y` and a backward `(g, x, a, act, dim) -> (dL/dx, dL/da)` that compute the same formula."
+    "A forward `(x, a, act, dim) -> y` and a backward `(g, x, a, act, dim) -> (dL/dx, dL/da)` of the same formula."
     name: str
     forward: Callable
     backward: Callable
 
+# %% ../nbs/02_learnable.ipynb #a1b2004c
 C_KERNELS = Kernels('C', c_forward, c_backward)
 TRITON_KERNELS = Kernels('Triton', triton_forward, triton_backward)
 TENSOR_KERNELS = Kernels('tensor operations', torch_forward, torch_backward)
 
 # %% ../nbs/02_learnable.ipynb #a1b20049
 def kernels_for(x:Tensor) -> Kernels:
-    "The kernels for `x`: C on the CPU (float32/float64, where they could be built), Triton on CUDA, else tensor operations."
+    "The kernels for `x`: C on the CPU (float32/64, where they could be built), Triton on CUDA, else tensor operations."
     if x.device.type == 'cpu' and x.dtype in _SUFFIX and c_kernels() is not None: return C_KERNELS
     if x.device.type == 'cuda' and x.dtype in _SUFFIX and triton_module() is not None: return TRITON_KERNELS
     return TENSOR_KERNELS
 
 # %% ../nbs/02_learnable.ipynb #a1b20092
 def _custom_op(name:str, impl:Callable, fake:Callable, vjp:Callable, setup_context:Callable):
-    "The custom op `name` with its fake and its derivative; a notebook run in a process that has this module reuses the module's op."
+    "The custom op `name` with its fake and its derivative (a notebook run beside this module reuses the module's op)."
     from torch._library.custom_ops import OPDEFS
     # replacing it would unregister it later
     if name in OPDEFS and __name__ != 'activations_repro.learnable': return OPDEFS[name]
@@ -345,7 +348,7 @@ def _custom_op(name:str, impl:Callable, fake:Callable, vjp:Callable, setup_conte
 
 # %% ../nbs/02_learnable.ipynb #a1b20057
 def reference_grads(g:Tensor, x:Tensor, a:Tensor, act:str) -> tuple[Tensor, Tensor]:
-    "(dL/dx, dL/da) from `reference_partials`, `a` broadcast against `x`: differentiable, for the derivatives of the gradient."
+    "(dL/dx, dL/da) from `reference_partials`, `a` broadcast against `x`: differentiable (for second derivatives)."
     dx, da = reference_partials(x, a, act)
     g = g.to(dx.dtype)
     return (g*dx).to(x.dtype), (g*da).sum_to_size(a.shape).to(a.dtype)
@@ -369,7 +372,8 @@ def _backward_kernels(g:Tensor, x:Tensor, a:Tensor, act:str, dim:int) -> tuple[T
     return kernels_for(x).backward(g, x, a, act, dim)
 
 scaled_negative_backward = _custom_op('activations_repro::scaled_negative_backward', _backward_kernels,
-                                      lambda g, x, a, act, dim: (torch.empty_like(x), torch.empty_like(a)), _backward_vjp, _keep_inputs)
+                                      lambda g, x, a, act, dim: (torch.empty_like(x), torch.empty_like(a)),
+                                      _backward_vjp, _keep_inputs)
 
 # %% ../nbs/02_learnable.ipynb #a1b20054
 def _forward_kernels(x:Tensor, a:Tensor, act:str, dim:int) -> Tensor:
@@ -380,12 +384,12 @@ def _forward_vjp(ctx, g):
     x, a = ctx.saved_tensors
     return *scaled_negative_backward(g, x, a, ctx.act, ctx.dim), None, None
 
-scaled_negative = _custom_op('activations_repro::scaled_negative', _forward_kernels, lambda x, a, act, dim: torch.empty_like(x),
-                             _forward_vjp, _keep_inputs)
+scaled_negative = _custom_op('activations_repro::scaled_negative', _forward_kernels,
+                             lambda x, a, act, dim: torch.empty_like(x), _forward_vjp, _keep_inputs)
 
 # %% ../nbs/02_learnable.ipynb #8c7f6cf9
 class ReferenceActivation(torch.autograd.Function):
-    "The activation from the reference formulas (`a` broadcast against `x`), with their analytic, differentiable derivatives."
+    "The activation from the reference formulas (`a` broadcast against `x`), with analytic, differentiable derivatives."
     generate_vmap_rule = True
     @staticmethod
     def forward(x, a, act): return reference_forward(x, a, act)
@@ -406,20 +410,22 @@ class ReferenceActivation(torch.autograd.Function):
 
 # %% ../nbs/02_learnable.ipynb #a1b20062
 def use_op(x:Tensor) -> bool:
-    "True where the activation runs as the custom op: float32/float64, eager or compiled; not in export, tracing, torch.func, forward AD."
+    "True where the activation runs as the custom op: float32/64, eager or compiled; not export, tracing, torch.func."
     if x.dtype not in _SUFFIX: return False
     if torch.compiler.is_compiling(): return not torch.compiler.is_exporting()
-    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.autograd.forward_ad._current_level >= 0: return False
+    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.autograd.forward_ad._current_level >= 0:
+        return False
     return not torch._C._are_functorch_transforms_active()
 
 # %% ../nbs/02_learnable.ipynb #d4252125
 def _parameter_vector(x:Tensor, a, dim:int, who:str) -> Tensor:
-    "Check `x` against the parameters `a` (a number or a vector of 1 or C values along `dim`); `a` as a vector on x's device."
+    "Check `x` against the parameters `a` (a number, or 1 or C values along `dim`); `a` as a vector on x's device."
     if not isinstance(x, Tensor): raise TypeError(f'{who} expects a torch.Tensor, got {type(x).__name__}')
     if not x.is_floating_point(): raise TypeError(f'{who} expects a floating-point tensor, got {x.dtype}')
     a = torch.as_tensor(a, device=x.device)
     a = a.reshape(1) if a.dim() == 0 else a
-    if a.dim() != 1: raise ValueError(f'{who}: the parameter must be a vector (1 or C values), got shape {tuple(a.shape)}')
+    if a.dim() != 1:
+        raise ValueError(f'{who}: the parameter must be a vector (1 or C values), got shape {tuple(a.shape)}')
     n = a.numel()
     if n == 1: return a
     if x.dim() < 2:
@@ -464,13 +470,15 @@ class _LearnableActivation(nn.Module):
         if num_parameters is None: self.a = UninitializedParameter(device=device, dtype=dtype)
         else: self.a = nn.Parameter(torch.full((num_parameters,), self.init, device=device, dtype=dtype))
     def forward(self, x:Tensor) -> Tensor: return _apply(x, self.a, self.act, self.channel_dim, self._who())
-    def _who(self): return type(self).__name__ + (' (sized by its first input)' if getattr(self, 'sized_lazily', False) else '')
+    def _who(self):
+        return type(self).__name__ + (' (sized by its first input)' if getattr(self, 'sized_lazily', False) else '')
     def extra_repr(self):
         return f'num_parameters={self.num_parameters}, init={self.init}' + (f', channel_dim={self.channel_dim}' if self.channel_dim != 1 else '')
 
 # %% ../nbs/02_learnable.ipynb #a1b20064
 def _check_module_args(num_parameters, init, channel_dim):
-    if num_parameters is not None and (isinstance(num_parameters, bool) or not isinstance(num_parameters, int) or num_parameters < 1):
+    bad_n = isinstance(num_parameters, bool) or not isinstance(num_parameters, int) or num_parameters < 1
+    if num_parameters is not None and bad_n:
         raise ValueError(f'num_parameters must be a positive int (1, or the number of channels) or None (sized by the '
                          f'first input), got {num_parameters!r}')
     if init is not None and not (isinstance(init, (int, float)) and not isinstance(init, bool) and math.isfinite(init)):
@@ -522,7 +530,7 @@ def make_activation(name:str,       # one of `ACTIVATIONS`
 
 # %% ../nbs/02_learnable.ipynb #a1b20072
 class Hooks(list):
-    "Forward hooks `f(module, input, output)` (or pre-hooks `f(module, input)`) on modules `ms`, removed when the `with` block ends."
+    "Forward hooks `f(module, input, output)` (pre-hooks: `f(module, input)`) on modules `ms`, removed on exit."
     def __init__(self, ms, f:Callable, pre:bool=False):
         super().__init__(m.register_forward_pre_hook(f) if pre else m.register_forward_hook(f) for m in ms)
     def __enter__(self): return self
@@ -545,7 +553,7 @@ class evaluating:
 
 # %% ../nbs/02_learnable.ipynb #ab791660
 class PerCallSite(nn.Module):
-    "A shared activation that the forward calls at several places: one activation, with its own parameters, per call (in call order)."
+    "A shared activation called at several places: one activation with its own parameters per call, in call order."
     def __init__(self, acts):
         super().__init__()
         self.acts, self.calls = nn.ModuleList(acts), 0
@@ -585,7 +593,8 @@ def _calls(model:nn.Module, targets:dict, example:Tensor) -> dict:
         if isinstance(o, Tensor): made.setdefault(id(o), (m, o))            # the tensor is kept: its id stays its own
     def reaching(m, i):
         x = i[0]
-        seen.setdefault(id(m), []).append((tuple(x.shape), channel_axis(x, made.get(id(x), (None,))[0], parents.get(id(m)))))
+        axis = channel_axis(x, made.get(id(x), (None,))[0], parents.get(id(m)))
+        seen.setdefault(id(m), []).append((tuple(x.shape), axis))
     with Hooks(model.modules(), maker), Hooks(targets.values(), reaching, pre=True), evaluating(model): model(example)
     return seen
 
@@ -626,7 +635,8 @@ def swap_activations(model:nn.Module,            # modified in place and returne
     if not found: raise _no_module_error(model, old)
     calls = {}
     if per_channel or example is not None:
-        calls = _calls(model, {k: m for k, (_, m) in found.items()}, torch.zeros(1, 3, 64, 64) if example is None else example)
+        example = torch.zeros(1, 3, 64, 64) if example is None else example
+        calls = _calls(model, {k: m for k, (_, m) in found.items()}, example)
         if not calls: raise _no_module_error(model, old, called=True)
     new = {}
     for k, (path, m) in found.items():
@@ -654,7 +664,8 @@ def activation_params(model:nn.Module) -> dict:
 def _curves(m:nn.Module, v:Tensor) -> Tensor:
     "(channels, len(v)): the activation `m` (Exponential, Rational or PReLU) of each of its channels over `v`."
     with torch.no_grad():
-        if isinstance(m, nn.PReLU): return torch.stack([nn.functional.prelu(v, w.reshape(1)) for w in m.weight.float().cpu()])
+        if isinstance(m, nn.PReLU):
+            return torch.stack([nn.functional.prelu(v, w.reshape(1)) for w in m.weight.float().cpu()])
         return torch.stack([reference_forward(v, a.reshape(1), m.act) for a in m.a.detach().float().cpu()])
 
 # %% ../nbs/02_learnable.ipynb #a1b20084
@@ -662,12 +673,14 @@ def plot_activations(model:nn.Module,           # any model with Exponential, Ra
                      span=(-4., 2.),            # the range of inputs v drawn
                      cols:int=4, size=(2.4, 2.0), # panels per row; inches per panel
                      titles:dict|None=None):     # {module path: panel title}; default the path and the learned a
-    "One panel per learnable activation: f(v) with the learned a (per channel: the median channel and the channels' range)."
+    "One panel per learnable activation: f(v) with the learned a (per channel: the median channel and the range)."
     import matplotlib.pyplot as plt
     mods = [(p, m) for p, m in model.named_modules() if isinstance(m, (_LearnableActivation, nn.PReLU))]
-    if not mods: raise ValueError(f'{type(model).__name__} has no learnable activation (Exponential, Rational, PReLU) to draw')
+    if not mods:
+        raise ValueError(f'{type(model).__name__} has no learnable activation (Exponential, Rational, PReLU) to draw')
     rows = math.ceil(len(mods)/cols)
-    fig, axs = plt.subplots(rows, min(cols, len(mods)), figsize=(size[0]*min(cols, len(mods)), size[1]*rows), squeeze=False)
+    fig, axs = plt.subplots(rows, min(cols, len(mods)), figsize=(size[0]*min(cols, len(mods)), size[1]*rows),
+                            squeeze=False)
     v = torch.linspace(*span, 241)
     for ax, (path, m) in zip(axs.flat, mods):
         Y, a = _curves(m, v), (m.weight if isinstance(m, nn.PReLU) else m.a).detach().float()
@@ -686,7 +699,8 @@ def plot_activations(model:nn.Module,           # any model with Exponential, Ra
 def finite_sweep(fn, dtype, a_vals=(-50., -5., 0., 5., 50.), autocast=False):
     "True if `fn(x, a)` and its gradients are finite over inputs spanning `dtype`'s range, for each `a`."
     big = torch.finfo(dtype).max
-    x0 = torch.cat([torch.linspace(-1, 1, 101, dtype=dtype), torch.tensor([-big, -big/2, -1e4, 1e4, big/2, big], dtype=dtype)])
+    x0 = torch.cat([torch.linspace(-1, 1, 101, dtype=dtype),
+                    torch.tensor([-big, -big/2, -1e4, 1e4, big/2, big], dtype=dtype)])
     for av in a_vals:
         x = x0.clone().requires_grad_()
         a = torch.tensor([av], requires_grad=True)

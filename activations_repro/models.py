@@ -22,7 +22,7 @@ __all__ = ['MODELS', 'ChannelLRN', 'paper_b_net', 'decayed_weights', 'paper_a_ne
 
 # %% ../nbs/11_models.ipynb #5bd0c006
 class ChannelLRN(nn.Module):
-    "`nn.LocalResponseNorm` as a fixed 1×1 convolution over the channels' squares: the same values, several times faster on a CPU."
+    "`nn.LocalResponseNorm` as a fixed 1×1 convolution over the channels' squares: the same values, faster on a CPU."
     def __init__(self, channels:int, size:int=9, alpha:float=1e-3, beta:float=0.75, k:float=1.):
         super().__init__()
         e = torch.arange(channels)[None] - torch.arange(channels)[:, None]           # input channel - output channel
@@ -91,19 +91,21 @@ def _layer_row(name:str, m:nn.Module, out:torch.Tensor) -> dict:
     k = getattr(m, 'kernel_size', None)
     k = (k, k) if isinstance(k, int) else k
     return dict(layer=name, type=type(m).__name__, kernel='×'.join(map(str, k)) if k else '',
-                in_ch=getattr(m, 'in_channels', getattr(m, 'in_features', '')), out_ch=getattr(m, 'out_channels', getattr(m, 'out_features', '')),
+                in_ch=getattr(m, 'in_channels', getattr(m, 'in_features', '')),
+                out_ch=getattr(m, 'out_channels', getattr(m, 'out_features', '')),
                 output=tuple(out.shape[1:]), params=sum(p.numel() for p in m.parameters()),
                 k2_ch=k[0]*k[1]*m.out_channels if k and hasattr(m, 'out_channels') else '')
 
 # %% ../nbs/11_models.ipynb #7d3f0001
 def layer_table(model:nn.Module, input_shape=(1, 3, 32, 32)):
-    "DataFrame of the conv/linear/norm/activation layers: kernel, channels, output shape, parameters (hooks on one forward)."
+    "The conv/linear/norm/activation layers: kernel, channels, output shape, parameters (hooks on one forward)."
     import pandas as pd
     names = {m: n for n, m in model.named_modules()}
     shown = [m for n, m in model.named_modules() if n and not list(m.children())
              and (any(True for _ in m.parameters()) or type(m).__name__ in ('ReLU', 'ELU', 'MaxPool2d'))]
     rows = []
-    with Hooks(shown, lambda m, i, o: rows.append(_layer_row(names[m], m, o))), evaluating(model): model(torch.zeros(input_shape))
+    with Hooks(shown, lambda m, i, o: rows.append(_layer_row(names[m], m, o))), evaluating(model):
+        model(torch.zeros(input_shape))
     return pd.DataFrame(rows)
 
 # %% ../nbs/11_models.ipynb #7d3f0002
@@ -114,14 +116,15 @@ def conv_macs(model:nn.Module, input_shape=(1, 3, 32, 32)) -> int:
     "Multiply-adds of one forward pass through the conv and linear layers."
     total = []
     layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    with Hooks(layers, lambda m, i, o: total.append(o[0].numel()*m.weight[0].numel())), evaluating(model): model(torch.zeros(input_shape))
+    with Hooks(layers, lambda m, i, o: total.append(o[0].numel()*m.weight[0].numel())), evaluating(model):
+        model(torch.zeros(input_shape))
     return sum(total)
 
 # %% ../nbs/11_models.ipynb #bc190582
 MODELS = {'paper_a': paper_a_net, 'paper_b': paper_b_net}
 
 def get_model(name:str, act:str, n_classes:int=10, per_channel:bool|None=None, net:str='base') -> nn.Module:
-    "Network `name` ('paper_a' or 'paper_b', of variant `net`) with activation `act`; per_channel None: the paper's choice."
+    "Network `name` ('paper_a' or 'paper_b', variant `net`) with activation `act`; per_channel None: the paper's."
     if name not in MODELS: raise ValueError(f'unknown model {name!r}; valid names: {", ".join(MODELS)}')
     kw = ({} if per_channel is None else dict(per_channel=per_channel)) | ({} if net == 'base' else dict(net=net))
     return MODELS[name](act, n_classes=n_classes, **kw)

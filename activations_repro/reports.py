@@ -26,7 +26,7 @@ __all__ = ['NO_PAIRS', 'VERDICTS', 'MARGINS', 'PaperB', 'PaperA', 'PUBLISHED', '
 
 # %% ../nbs/12b_reports.ipynb #fdca5f5c
 def sign_flip_p(d) -> float:
-    "Two-sided p of the exact sign-flip test of mean(d) = 0 (all 2^n sign patterns; a permutation test beyond 16 values)."
+    "Two-sided p of the exact sign-flip test of mean(d) = 0 (all 2^n sign patterns; beyond 16 values, sampled)."
     d = np.asarray(d, float)
     if len(d) > 16:
         test = stats.permutation_test((d,), np.mean, permutation_type='samples', n_resamples=20000, random_state=0)
@@ -38,7 +38,7 @@ def sign_flip_p(d) -> float:
 NO_PAIRS = dict(n=0, diff=math.nan, se=math.nan, lo=math.nan, hi=math.nan, p_t=math.nan, p_perm=math.nan)
 
 def p_at(r:dict, at:float=0.) -> float:
-    "Two-sided p of the t-test of 'the mean difference is `at`' from a `paired` result `r` (its diff, se and n); nan without one."
+    "Two-sided p of the t-test of 'the mean difference is `at`' from a `paired` result `r` (its diff, se and n)."
     if not r['n'] > 1 or at != at: return math.nan
     if r['se'] == 0: return float(r['diff'] == at)
     return float(2*stats.t.sf(abs(r['diff'] - at)/r['se'], r['n'] - 1))
@@ -47,7 +47,7 @@ def p_at(r:dict, at:float=0.) -> float:
 def paired(x, y,
            level:float=0.95,
            test_train:float=0.) -> dict: # n_test/n_train of repeated random splits (Nadeau-Bengio); 0: no correction
-    "Paired comparison of x and y (same seeds, same order): mean difference x - y, its se and CI, t-test p, exact sign-flip p."
+    "Paired comparison of x and y (same seeds, same order): mean of x - y, its se and CI, t-test p, exact sign-flip p."
     x, y = np.asarray(x, float), np.asarray(y, float)
     if x.shape != y.shape or x.ndim != 1:
         raise ValueError(f'paired samples must be two vectors of one length, got {x.shape} and {y.shape}')
@@ -59,7 +59,7 @@ def paired(x, y,
 
 # %% ../nbs/12b_reports.ipynb #5c73965c
 def holm(p) -> np.ndarray:
-    "Holm-adjusted p-values (family-wise error), in the input order; nan entries are left out of the family and stay nan."
+    "Holm-adjusted p-values (family-wise error) in the input order; nan entries stay nan, outside the family."
     p = np.asarray(p, float)
     out = np.full(len(p), math.nan)
     ok = np.flatnonzero(~np.isnan(p))
@@ -76,13 +76,14 @@ VERDICTS = dict(yes='reproduced', no='contradicted', open='not resolved at {:.0%
 # %% ../nbs/12b_reports.ipynb #7e5f0050
 def verdict(diff:float, p_adj:float, direction:str, alpha:float=0.05) -> str:
     "reproduced / contradicted / not resolved at 5%, for a difference x - y that the paper says is 'lower' or 'higher'."
-    if direction not in ('lower', 'higher'): raise ValueError(f"direction must be 'lower' or 'higher', got {direction!r}")
+    if direction not in ('lower', 'higher'):
+        raise ValueError(f"direction must be 'lower' or 'higher', got {direction!r}")
     if not p_adj < alpha: return VERDICTS['open'].format(alpha)
     return VERDICTS['yes'] if (diff < 0) == (direction == 'lower') else VERDICTS['no']
 
 # %% ../nbs/12b_reports.ipynb #7e5f0051
 def size_verdict(p_adj:float, alpha:float=0.05) -> str:
-    "Whether our data exclude the paper's gap: Holm-adjusted p of 'difference = gap' below `alpha` (nan: no test, too few pairs)."
+    "Whether our data exclude the paper's gap: Holm-adjusted p of 'difference = gap' below `alpha` (nan: no test)."
     if p_adj != p_adj: return VERDICTS['open'].format(alpha)
     return VERDICTS['excluded'] if p_adj < alpha else VERDICTS['compatible']
 
@@ -96,7 +97,7 @@ def better(metric:str) -> str:
 
 # %% ../nbs/12b_reports.ipynb #7e5f0056
 def null_value(metric:str, direction:str, y) -> float:
-    "The difference x - y the direction test is against: 0, or for 'no worse' the margin on the worse side (y: comparator's values)."
+    "The x - y the direction test is against: 0, or for 'no worse' the margin on the worse side (y: the comparator)."
     if direction != 'no worse': return 0.
     if not len(y): return math.nan
     m = MARGINS[metric]*(np.mean(y) if metric == 'valid_rmse' else 1)
@@ -112,10 +113,11 @@ def _pairs(df, x:str, y:str, metric:str, by:str, seed:str) -> tuple:
 
 # %% ../nbs/12b_reports.ipynb #7e5f0005
 def test_row(x:str, y:str, metric:str, direction:str, a, b, gap:float=math.nan, test_train:float=0.) -> dict:
-    "One claim's tests from the paired values `a` (of x) and `b` (of y): the difference, its CI, p against 0 (or the margin) and the gap."
+    "One claim's tests from paired values `a` (of x), `b` (of y): difference, CI, p against 0 (or margin) and gap."
     r = paired(a, b, test_train=test_train) if len(a) else NO_PAIRS
     null = null_value(metric, direction, b)
-    return dict(x=x, y=y, metric=metric, direction=direction, **r, null=null, p_dir=p_at(r, null), gap=gap, p_gap=p_at(r, gap))
+    return dict(x=x, y=y, metric=metric, direction=direction, **r, null=null, p_dir=p_at(r, null), gap=gap,
+                p_gap=p_at(r, gap))
 
 # %% ../nbs/12b_reports.ipynb #7e5f0064
 def claim_tests(df, claims:list,
@@ -140,7 +142,7 @@ def judge(t, alpha:float=0.05):
 
 # %% ../nbs/12b_reports.ipynb #9e921ad1
 def left_out(records:list, grid:str, budget:str) -> list:
-    "Names of `records` of the same network and dataset as `grid` that are not runs of `grid` at `budget` (another budget or variant)."
+    "Names of `records` of `grid`'s network and dataset that are not its runs at `budget` (another budget or variant)."
     g, keep = GRIDS[grid], {run_name(c) for c in grid_configs(grid, budget)}
     same = lambda c: c.get('model') == g.get('model') and c.get('dataset') == g.get('dataset')
     return sorted(r['name'] for r in records if same(r['config']) and r['name'] not in keep)
@@ -154,7 +156,8 @@ def _table(row, **values) -> dict: return {act: row(*v) for act, v in values.ite
 
 PUBLISHED = {
     # Paper B, Table 2 (CIFAR-10) and Table 3 (CIFAR-100): test loss / test accuracy (%), 200 epochs
-    'paper_b_cifar10': _table(PaperB, relu=(0.591, 77.7), elu=(0.504, 80.4), prelu=(0.547, 79.8), rational=(0.389, 80.2),
+    'paper_b_cifar10': _table(PaperB, relu=(0.591, 77.7), elu=(0.504, 80.4), prelu=(0.547, 79.8),
+                              rational=(0.389, 80.2),
                               exponential=(0.399, 80.8)),
     'paper_b_cifar100': _table(PaperB, relu=(1.83, 55.0), elu=(1.72, 56.1), prelu=(1.81, 56.6), rational=(1.66, 56.9),
                                exponential=(1.55, 56.5)),
@@ -190,7 +193,8 @@ def md_table(df) -> str:
     # two-level columns: 'test acc % · ours'
     name = lambda c: ' · '.join(str(x) for x in c if x != '') if isinstance(c, tuple) else str(c)
     head = '| ' + ' | '.join(map(name, d.columns)) + ' |\n|' + '---|'*len(d.columns)
-    return head + ''.join('\n| ' + ' | '.join('' if v is None or v != v else str(v) for v in row) + ' |' for row in d.itertuples(index=False))
+    return head + ''.join('\n| ' + ' | '.join('' if v is None or v != v else str(v) for v in row) + ' |'
+                          for row in d.itertuples(index=False))
 
 # %% ../nbs/12b_reports.ipynb #e3d3476a
 def _ours(metric:str, r) -> str:
@@ -201,7 +205,7 @@ def _ours(metric:str, r) -> str:
 
 # %% ../nbs/12b_reports.ipynb #7e5f0012
 def verdict_rows(t, n:str='seeds'):
-    "The table every chapter shows, from `judge`'s rows `t` with `label` and `paper` columns: one row per claim, both verdicts."
+    "The table every chapter shows, from `judge`'s rows `t` (with `label`, `paper`): a row per claim, both verdicts."
     import pandas as pd
     cols = ['claim', 'paper', 'ours', n, 'p (Holm)', 'p sign-flip', 'verdict', "p at the paper's gap (Holm)", 'size']
     if t.empty: return pd.DataFrame(columns=cols)
@@ -224,7 +228,7 @@ def claim_label(x:str, y:str, metric:str, direction:str) -> str:
 
 # %% ../nbs/12b_reports.ipynb #7e5f0069
 def paper_claims(records:list, claims:list, published:dict, alpha:float=0.05, **kw):
-    "`judge`d tests of a paper's `claims` over `records` paired by seed (Holm over these claims), with labels and the paper's values."
+    "`judge`d tests of a paper's `claims` over `records` paired by seed (one Holm family), with the paper's values."
     df = finals(records, **kw)
     if df.empty: return claim_tests(df, [])
     pv = lambda x, m: _paper_value(published, x, m)
@@ -234,16 +238,19 @@ def paper_claims(records:list, claims:list, published:dict, alpha:float=0.05, **
     return t.assign(label=[claim_label(*c) for c in claims], paper=paper)
 
 # %% ../nbs/12b_reports.ipynb #c4ca7216
-LABELS = dict(train_loss='train loss', valid_loss='test loss', train_acc='train acc %', valid_acc='test acc %', ms_ratio='ms/step ÷ ReLU',
+LABELS = dict(train_loss='train loss', valid_loss='test loss', train_acc='train acc %', valid_acc='test acc %',
+              ms_ratio='ms/step ÷ ReLU',
               valid_rmse='test RMSE', r2='R² of a logistic fit')
 
 def beside_paper(df, published:dict, metrics:tuple, order:tuple):
-    "Ours (mean ± sd over seeds, from a `results.finals` frame) beside the paper's value for each of `metrics`, one row per activation."
+    "Ours (mean ± sd over seeds of a `results.finals` frame) beside the paper's, for each of `metrics`, by activation."
     import pandas as pd
     if df.empty: return pd.DataFrame()
     if 'ms_ratio' in metrics: df = df.assign(ms_ratio=df.ms_per_step/df[df.act == 'relu'].ms_per_step.mean())
     ours = mean_sd(df, list(metrics), order=list(order), scale={m: 100 for m in metrics if m.endswith('acc')})
-    cols = {c: v for m in metrics for c, v in (((LABELS[m], 'ours'), ours[m]), ((LABELS[m], 'paper'), [_paper_value(published, a, m) for a in ours.index]))}
+    cols = {c: v for m in metrics
+            for c, v in (((LABELS[m], 'ours'), ours[m]),
+                         ((LABELS[m], 'paper'), [_paper_value(published, a, m) for a in ours.index]))}
     return pd.DataFrame({**cols, ('seeds', ''): ours.seeds}, index=ours.index).rename_axis('act')
 
 # %% ../nbs/12b_reports.ipynb #7e5f0071
@@ -252,7 +259,8 @@ def _forest_panel(ax, g, metric:str):
     k = 100 if metric.endswith('acc') else 1
     ys = -np.arange(len(g))
     ok = g.lo.notna().values
-    ax.errorbar(g['diff'][ok]*k, ys[ok], xerr=[(g['diff'] - g.lo)[ok]*k, (g.hi - g['diff'])[ok]*k], fmt='o', color='C0', capsize=3)
+    ax.errorbar(g['diff'][ok]*k, ys[ok], xerr=[(g['diff'] - g.lo)[ok]*k, (g.hi - g['diff'])[ok]*k], fmt='o', color='C0',
+                capsize=3)
     ax.plot(g['diff'][~ok]*k, ys[~ok], 'o', color='C0', mfc='none')             # one pair: no interval
     ax.plot(g.gap*k, ys, 'x', color='C3', ms=8, mew=2, label="paper's gap")
     ni = (g.direction == 'no worse').values
@@ -264,7 +272,7 @@ def _forest_panel(ax, g, metric:str):
 
 # %% ../nbs/12b_reports.ipynb #7e5f0072
 def forest(t, title:str=''):
-    "A forest plot of `judge`d claims `t` (with labels): per claim its difference, 95% CI, zero and the paper's gap or margin."
+    "A forest plot of `judge`d claims `t`: per claim its difference, 95% CI, zero and the paper's gap or margin."
     import matplotlib.pyplot as plt
     t = t.assign(label=[f'{i} · {l}' if isinstance(i, str) else l for i, l in zip(t.index, t.label)])
     metrics = list(dict.fromkeys(t.metric))
@@ -283,11 +291,12 @@ def conv_activations(record:dict) -> dict:
     "{activation: the convolution it follows} in the network of a CIFAR record, e.g. {'act1': 'conv1', ...}."
     from activations_repro.models import get_model, activation_inputs
     c = check_config(record['config'])
-    return {a: l for a, l in activation_inputs(get_model(c['model'], 'relu', net=c['net'])).items() if l.startswith('conv')}
+    return {a: l for a, l in activation_inputs(get_model(c['model'], 'relu', net=c['net'])).items()
+            if l.startswith('conv')}
 
 # %% ../nbs/12b_reports.ipynb #7e5f0016
 def table1(df, layers:dict, published:dict):
-    "Paper B's Table 1: our learned `a` per layer (`layers`: activation -> layer) beside the paper's, per learnable type."
+    "Paper B's Table 1: our learned `a` per layer (`layers`: activation -> layer) beside the paper's, by type."
     import pandas as pd
     cols = [f'a_{a}' for a in layers]
     learned = [a for a in ('prelu', 'rational', 'exponential') if not df.empty and a in set(df.act)]
@@ -301,17 +310,20 @@ def table1(df, layers:dict, published:dict):
     return pd.DataFrame({**out, 'seeds': ours.seeds}, index=ours.index)
 
 # %% ../nbs/12b_reports.ipynb #b7fecc0a
-def _mean_a(e:dict, layer:str, act:str) -> float: return abs(np.mean(e[layer])) if act == 'rational' else float(np.mean(e[layer]))
+def _mean_a(e:dict, layer:str, act:str) -> float:
+    return abs(np.mean(e[layer])) if act == 'rational' else float(np.mean(e[layer]))
 
 def still_moving(recs:list, df, published:dict, layers:list, k:int=5) -> str:
-    "How much `a` changed over the last `k` epochs, per learnable type and layer, and in how many layers towards the paper's value."
+    "How much `a` changed over the last `k` epochs, per type and layer, and in how many layers towards the paper's."
     out, k_ = [], k
     for act in ('prelu', 'rational', 'exponential'):
         rs = [r for r in recs if r['config']['act'] == act and len(r['a']) > 1]
         if not rs: continue
         k_ = min(k, min(len(r['a']) for r in rs) - 1)
-        d = np.mean([[_mean_a(r['a'][-1], l, act) - _mean_a(r['a'][-1 - k_], l, act) for l in layers] for r in rs], axis=0)
-        now = df[df.act == act][[f'a_{l}' for l in layers]].pipe(lambda d: d.abs() if act == 'rational' else d).mean().values
+        moved = [[_mean_a(r['a'][-1], l, act) - _mean_a(r['a'][-1 - k_], l, act) for l in layers] for r in rs]
+        d = np.mean(moved, axis=0)
+        now = df[df.act == act][[f'a_{l}' for l in layers]]
+        now = (now.abs() if act == 'rational' else now).mean().values
         towards = int(sum(np.sign(d) == np.sign(np.array(published[act]) - now)))
         out.append(f'{act} {", ".join(f"{x:+.3f}" for x in d)} ({towards} of {len(layers)} layers towards the paper\'s value)')
     return f'- Over the last {k_} epochs `a` still changed by: ' + '; '.join(out) + '.' if out else ''
@@ -328,7 +340,7 @@ def _exponential_a(e, pe) -> str:
 
 # %% ../nbs/12b_reports.ipynb #7e5f0020
 def learned_a(df, recs:list, published:dict, layers:list) -> str:
-    "Markdown lines reading our learned `a` per layer (`layers`: the convolutions' activations) against Paper B's Table 1."
+    "Markdown lines reading our learned `a` per layer (`layers`: the convolutions' activations) against Table 1."
     if df.empty or 'exponential' not in set(df.act): return 'No Exponential runs yet.'
     cols = [f'a_{l}' for l in layers]
     # Rational: |a|
@@ -338,7 +350,8 @@ def learned_a(df, recs:list, published:dict, layers:list) -> str:
         r = mean('rational')
         lines.append(f'- Rational: |a| moved from its initial 1.0 to {", ".join(f"{v:.3f}" for v in r)} (the paper: '
                      f'{", ".join(f"{v:.3f}" for v in published["rational"])}): '
-                     + ('decreased in every layer, as in the paper.' if (r < 1).all() else 'did not decrease in every layer.'))
+                     + ('decreased in every layer, as in the paper.'
+                        if (r < 1).all() else 'did not decrease in every layer.'))
     if 'prelu' in set(df.act):
         lines.append(f'- PReLU: slope from 0.25 to {", ".join(f"{v:.3f}" for v in mean("prelu"))} '
                      f'(the paper: {", ".join(f"{v:.3f}" for v in published["prelu"])}).')
@@ -346,7 +359,7 @@ def learned_a(df, recs:list, published:dict, layers:list) -> str:
 
 # %% ../nbs/12b_reports.ipynb #7e5f0022
 def a_trajectory(recs:list, act:str, layer:str):
-    "Mean over the runs of `act` of the learned `a` of `layer` after each epoch (entry 0: its initial value); None without runs."
+    "Mean over the runs of `act` of the learned `a` of `layer` after each epoch (entry 0: initial); None without runs."
     rs = [r for r in recs if r['config']['act'] == act]
     return np.mean([[_mean_a(e, layer, act) for e in r['a']] for r in rs], axis=0) if rs else None
 
@@ -366,7 +379,7 @@ def _exp_minus_relu(g, metric:str) -> str:
 
 # %% ../nbs/12b_reports.ipynb #7e5f0084
 def screen_table(recs:list, published:dict):
-    "One row per variant: ReLU test acc and loss (mean over seeds) beside the paper's, Exponential - ReLU, CPU ms per step."
+    "A row per variant: ReLU test acc and loss (mean over seeds) beside the paper's, Exponential - ReLU, CPU ms/step."
     import pandas as pd
     df = finals(recs)
     if df.empty: return pd.DataFrame()
@@ -394,16 +407,18 @@ def jpeg_cost(recs:list, quality:int=50) -> dict:
     "{act: mean test accuracy (points) at JPEG `quality` minus the q75 copy's, over the seeds both ran, base network}."
     df = finals(recs)
     if df.empty: return {}
-    acc = df.assign(variant=[_variant(r['config']) for r in recs]).pivot_table(index=['act', 'seed'], columns='variant', values='valid_acc')
+    acc = df.assign(variant=[_variant(r['config'])
+                             for r in recs]).pivot_table(index=['act', 'seed'], columns='variant', values='valid_acc')
     q = f'base, JPEG q{quality}'
     if not {q, 'base'} <= set(acc.columns): return {}
     return (100*(acc[q] - acc['base'])).dropna().groupby('act').mean().round(2).to_dict()
 
 # %% ../nbs/12b_reports.ipynb #7e5f0093
 def verdicts_agree(t1, t2, names=('base', 'tf')) -> str:
-    "A sentence: how many claims two `paper_claims` tables (same claims) resolve alike, in direction and size, and which differ."
+    "A sentence: how many claims two `paper_claims` tables resolve alike, in direction and size, and which differ."
     n1, n2 = t1.set_index('label').n, t2.set_index('label').n
-    both = [(c, tuple(a), tuple(b)) for c, a, b in zip(t1.label, t1[['verdict', 'size']].values, t2[['verdict', 'size']].values)
+    both = [(c, tuple(a), tuple(b))
+            for c, a, b in zip(t1.label, t1[['verdict', 'size']].values, t2[['verdict', 'size']].values)
             if min(n1[c], n2[c]) > 1]
     differ = [f'{c} ({"; ".join(a)} on `{names[0]}`; {"; ".join(b)} on `{names[1]}`)' for c, a, b in both if a != b]
     return (f'Of the {len(both)} claims tested on both networks, {len(both) - len(differ)} reach the same direction and size verdicts'
@@ -411,43 +426,44 @@ def verdicts_agree(t1, t2, names=('base', 'tf')) -> str:
 
 # %% ../nbs/12b_reports.ipynb #fb9d42bb
 def _clock(record:dict, ms:dict|None):
-    "Seconds of training steps at each trace point: the run's own clock, or its step count times `ms[act]` milliseconds."
+    "Seconds of training steps at each trace point: the run's own clock, or its step count times `ms[act]` ms."
     return lambda p: p['step']*ms[record['config']['act']]/1e3 if ms else p['train_s']
 
 # %% ../nbs/12b_reports.ipynb #7e5f0024
 def trace_loss(record:dict, t:float|None=None, points:int=5, ms:dict|None=None) -> float:
-    "Mean training loss of the last `points` trace entries at or before `t` seconds of training steps (None: the end of the run)."
+    "Mean training loss of the last `points` trace entries at or before `t` seconds of training steps (None: the end)."
     clock = _clock(record, ms)
     tr = [p for p in record.get('trace') or () if t is None or clock(p) <= t][-points:]
     return float(np.mean([p['loss'] for p in tr])) if tr else math.nan
 
 # %% ../nbs/12b_reports.ipynb #7e5f0025
 def equal_time(records:list, points:int=5, ms:dict|None=None):
-    "(DataFrame act, seed, train_loss at t, steps done by t; t) with t the time the fastest run finished its training steps."
+    "(DataFrame act, seed, train_loss at t, steps done by t; t), t the time the fastest run finished its steps."
     import pandas as pd
     rs = [r for r in records if r.get('trace')]
     if not rs: return pd.DataFrame(columns=['act', 'seed', 'train_loss', 'steps']), math.nan
     t = min(_clock(r, ms)(r['trace'][-1]) for r in rs)
     steps = lambda r: max([p['step'] for p in r['trace'] if _clock(r, ms)(p) <= t], default=0)
-    return pd.DataFrame([dict(act=r['config']['act'], seed=r['config']['seed'], train_loss=trace_loss(r, t, points, ms), steps=steps(r))
+    return pd.DataFrame([dict(act=r['config']['act'], seed=r['config']['seed'], train_loss=trace_loss(r, t, points, ms),
+                              steps=steps(r))
                          for r in rs]), t
 
 # %% ../nbs/12b_reports.ipynb #8e0fcf41
-KAF_COLUMNS = ['dataset', 'output', 'seed', 'split', 'bias', 'lr', 'anchors', 'refresh', 'std_y', 'valid_acc', 'valid_rmse', 'knn',
-               'ms_per_step', 'seconds', 'h']
+KAF_COLUMNS = ['dataset', 'output', 'seed', 'split', 'bias', 'lr', 'anchors', 'refresh', 'std_y',
+               'valid_acc', 'valid_rmse', 'knn', 'ms_per_step', 'seconds', 'h']
 
 def _kaf_row(r:dict) -> dict:
     "One kernel-activation run as a row of `kaf_frame`."
     c = check_config(r['config'])
     col, kern = 'valid_rmse' if TASKS[c['dataset']] == 'regression' else 'valid_acc', c['output'] == 'kernel'
     return dict(dataset=c['dataset'], output=c['output'], seed=c['seed'], split=c['split'], bias=c['bias'], lr=c['lr'],
-                anchors=c['anchors'] if kern else None, refresh=c['refresh'] if kern else None, std_y=c['standardize_y'],
-                **{col: r['final'].get(col)}, knn=(r.get('knn') or {}).get(col), ms_per_step=r['ms_per_step'], seconds=r['train_s'],
-                h=r['epochs'][-1].get('h') if r['epochs'] else None)
+                anchors=c['anchors'] if kern else None, refresh=c['refresh'] if kern else None,
+                std_y=c['standardize_y'], **{col: r['final'].get(col)}, knn=(r.get('knn') or {}).get(col),
+                ms_per_step=r['ms_per_step'], seconds=r['train_s'], h=r['epochs'][-1].get('h') if r['epochs'] else None)
 
 # %% ../nbs/12b_reports.ipynb #7e5f0026
 def kaf_frame(records:list):
-    "One row per kernel-activation run: settings, `valid_acc` or `valid_rmse` (by task), the kNN baseline's `knn`, cost and bandwidth."
+    "A row per kernel-activation run: settings, `valid_acc` or `valid_rmse` (by task), kNN baseline, cost, bandwidth."
     import pandas as pd
     return pd.DataFrame([_kaf_row(r) for r in records], columns=KAF_COLUMNS)
 
@@ -464,7 +480,8 @@ def kaf_arms(kf):
 def kaf_output_claims(arms) -> list:
     "(x, y, metric, 'no worse') rows of claim 1: on each dataset, the kernel output against each other arm."
     metric = lambda ds: 'valid_rmse' if TASKS[ds] == 'regression' else 'valid_acc'
-    return [(f'{ds}: kernel', a, metric(ds), 'no worse') for ds, g in arms.groupby('dataset') for a in sorted(set(g.arm) - {f'{ds}: kernel'})]
+    return [(f'{ds}: kernel', a, metric(ds), 'no worse') for ds, g in arms.groupby('dataset')
+            for a in sorted(set(g.arm) - {f'{ds}: kernel'})]
 
 # %% ../nbs/12b_reports.ipynb #7e5f0074
 def _split_ratio(arms, x:str, y:str) -> float:
@@ -475,7 +492,7 @@ def _split_ratio(arms, x:str, y:str) -> float:
 
 # %% ../nbs/12b_reports.ipynb #7e5f0075
 def kaf_claim_tests(arms, claims:list, paper:str):
-    "`claim_tests` of kernel claims over `arms` (paired by seed, corrected for repeated splits), with labels; `paper`: the source's words."
+    "`claim_tests` of kernel claims over `arms` (paired by seed, corrected for repeated splits); `paper`: the source."
     what = lambda x, y, m, d: f'{x} {d} test {"RMSE" if m.endswith("rmse") else "accuracy"} than {y.split(": ", 1)[-1]}'
     if not len(arms): return claim_tests(arms, [])
     t = claim_tests(arms, claims, by='arm', test_train=[_split_ratio(arms, x, y) for x, y, _, _ in claims])
@@ -491,7 +508,7 @@ def logistic(u, a, b, c, d): return d + c/(1 + np.exp(-np.clip(b*(u - a), -50, 5
 
 # %% ../nbs/12b_reports.ipynb #7e5f0029
 def logistic_fit(u, G, digits:int|None=None):
-    "Parameters (a, b, c, d) of the logistic d + c/(1+exp(-b(u-a))) fitted to G(u), to `digits` significant digits; None if it fails."
+    "Parameters (a, b, c, d) of the logistic d + c/(1+exp(-b(u-a))) fitted to G(u), to `digits` digits, or None."
     import warnings
     from scipy.optimize import curve_fit, OptimizeWarning
     u, G = np.asarray(u, float), np.asarray(G, float)
@@ -524,7 +541,8 @@ def _high_lr_claims(lf):
     "Claim 2's rows: the kernel output against softmax at the sweep's highest learning rate."
     top = lf[lf.lr == lf.lr.max()] if len(lf) else lf
     claims = [(f'{d}: kernel', f'{d}: softmax', 'valid_acc', 'higher') for d in sorted(set(top.dataset))]
-    return kaf_claim_tests(kaf_arms(top), claims, f'stable at high learning rates (lr = {lf.lr.max():g})' if len(lf) else '')
+    source = f'stable at high learning rates (lr = {lf.lr.max():g})' if len(lf) else ''
+    return kaf_claim_tests(kaf_arms(top), claims, source)
 
 # %% ../nbs/12b_reports.ipynb #7e5f0034
 def _shape_claim(recs:list, threshold:float):
@@ -532,7 +550,8 @@ def _shape_claim(recs:list, threshold:float):
     import pandas as pd
     v = np.array([x for x in _shape_r2(recs) if x == x])
     row = test_row('learned G(u)', f'{threshold:g}', 'r2', 'higher', v, np.full(len(v), threshold))
-    return pd.DataFrame([row]).assign(label=f'learned G(u): mean R² of a logistic fit above {threshold:g}', paper='close to a sigmoid')
+    return pd.DataFrame([row]).assign(label=f'learned G(u): mean R² of a logistic fit above {threshold:g}',
+                                      paper='close to a sigmoid')
 
 # %% ../nbs/12b_reports.ipynb #7e5f0035
 def _scale_claim(sf):
@@ -577,7 +596,7 @@ def _speed_rows(run:dict) -> dict:
 
 # %% ../nbs/12b_reports.ipynb #7e5f0037
 def activation_speed(bench:dict) -> dict:
-    "{CPU: table kernel · module × threads of forward+backward ÷ ReLU and random-sign ÷ one-sign time} from `bench_activations` runs."
+    "{CPU: table kernel · module × threads: forward+backward ÷ ReLU's, random-sign ÷ one-sign} of the benchmark runs."
     import pandas as pd
     out = {}
     for cpu in dict.fromkeys(r['cpu'] for r in bench['runs']):
@@ -588,7 +607,7 @@ def activation_speed(bench:dict) -> dict:
 
 # %% ../nbs/12b_reports.ipynb #5bd0a006
 def step_speed(bench:dict, model:str='paper_b') -> dict:
-    "{CPU: table activation × (ms per training step, ratio to ReLU)} of `model` from `bench_training` runs, as the range over runs."
+    "{CPU: table activation × (ms per training step, ratio to ReLU)} of `model` in `bench_training` runs, their range."
     import pandas as pd
     out = {}
     runs = [r for r in bench['runs'] if r['model'] == model]
@@ -596,7 +615,8 @@ def step_speed(bench:dict, model:str='paper_b') -> dict:
         rs = [r for r in runs if r['cpu'] == cpu]
         acts = list(rs[0]['ms_per_step'])
         t = pd.DataFrame({a: {'ms per step': _spread([r['ms_per_step'][a] for r in rs], '{:.1f}'),
-                              '÷ ReLU': _spread([r['ms_per_step'][a]/r['ms_per_step']['relu'] for r in rs])} for a in acts}).T
+                              '÷ ReLU': _spread([r['ms_per_step'][a]/r['ms_per_step']['relu'] for r in rs])}
+                              for a in acts}).T
         out[f'{cpu}, {len(rs)} run(s) of {rs[0]["threads"]} thread(s), {rs[0]["images"]} images'] = t.rename_axis('act')
     return out
 
@@ -607,7 +627,7 @@ def _cost_key(m:int, refresh:str, autograd:bool=False) -> str:
 
 # %% ../nbs/12b_reports.ipynb #7e5f0152
 def kernel_cost(bench:dict) -> dict:
-    "{CPU: table (anchors m) x (refresh: ms per step ÷ softmax's)} from `bench_kernel_output` runs, the range over the runs."
+    "{CPU: table (anchors m) x (refresh: ms per step ÷ softmax's)} of `bench_kernel_output` runs, their range."
     import pandas as pd
     out = {}
     for cpu in dict.fromkeys(r['cpu'] for r in bench['runs']):
@@ -624,7 +644,7 @@ def kernel_cost(bench:dict) -> dict:
 
 # %% ../nbs/12b_reports.ipynb #7e5f0155
 def cost_claim(bench:dict, recs:list, m:int=1000, refresh:str='step', limit:float=2.) -> dict|None:
-    "The 'practical cost' claim at `m` anchors: step ratio to softmax (benchmark runs), accuracies (grid `kaf_cost`), verdict."
+    "The 'practical cost' claim at `m` anchors: step ÷ softmax's (benchmarks), accuracies (grid `kaf_cost`), verdict."
     kf = kaf_frame(recs)
     k = kf[(kf.output == 'kernel') & (kf.anchors == m) & (kf.refresh == refresh)].valid_acc
     s = kf[kf.output == 'softmax'].valid_acc
@@ -633,7 +653,8 @@ def cost_claim(bench:dict, recs:list, m:int=1000, refresh:str='step', limit:floa
     if not ratios or len(k) < 2 or len(s) < 2: return None
     cheap, close = max(ratios) <= limit, k.mean() >= s.mean() - s.std()
     return dict(claim=f'kernel step ≤ {limit:g}× softmax\'s at m = {m:,} (refresh per {refresh}), accuracy within the seed spread',
-                ratio=_spread(ratios), kernel_acc=f'{100*k.mean():.2f} ± {100*k.std():.2f}', softmax_acc=f'{100*s.mean():.2f} ± {100*s.std():.2f}',
+                ratio=_spread(ratios), kernel_acc=f'{100*k.mean():.2f} ± {100*k.std():.2f}',
+                softmax_acc=f'{100*s.mean():.2f} ± {100*s.std():.2f}',
                 runs=f'{len(ratios)} benchmark run(s), {len(k)} + {len(s)} seeds',
                 verdict=VERDICTS['yes'] if cheap and close else VERDICTS['no'])
 
@@ -646,4 +667,5 @@ def results_folder(default='../results') -> Path:
 def report_budget(grid:str, budgets:tuple, folder) -> str:
     "The first of `budgets` at which `grid` is complete in `folder`; else the first with any runs there; else the last."
     have = {b: len(records(grid, b, folder)) for b in budgets}
-    return next((b for b in budgets if have[b] == len(grid_configs(grid, b))), next((b for b in budgets if have[b]), budgets[-1]))
+    return next((b for b in budgets if have[b] == len(grid_configs(grid, b))),
+                next((b for b in budgets if have[b]), budgets[-1]))

@@ -27,6 +27,7 @@ def versions() -> dict:
     return dict(python=platform.python_version(), torch=torch.__version__, fastai=fa, numpy=numpy.__version__,
                 activations_repro=activations_repro.__version__)
 
+# %% ../nbs/12_results.ipynb #f0f2930b
 def device_name(device=None) -> str:
     "A readable name of the device a run used, e.g. 'cpu (1 threads, x86_64)' or the CUDA card's name."
     import torch
@@ -34,6 +35,7 @@ def device_name(device=None) -> str:
     if d.type == 'cuda': return torch.cuda.get_device_name(d)
     return f'cpu ({torch.get_num_threads()} threads, {platform.processor() or platform.machine()})'
 
+# %% ../nbs/12_results.ipynb #f0f2930d
 def _iso(t:float) -> str: return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat(timespec='seconds')
 
 # %% ../nbs/12_results.ipynb #4c409b40

@@ -32,7 +32,9 @@ def execute_notebooks(nbs=None,          # notebooks to run; default: every note
         finally: os.chdir(cwd)
         # warnings carry times, process ids and paths of this machine: not part of the docs
         for c in nb.cells:
-            if c.get('outputs'): c['outputs'] = [o for o in c['outputs'] if not (o.get('output_type') == 'stream' and o.get('name') == 'stderr')]
+            if c.get('outputs'):
+                c['outputs'] = [o for o in c['outputs']
+                                if not (o.get('output_type') == 'stream' and o.get('name') == 'stderr')]
         write_nb(nb, p)
         print(f'executed {p.name}')
 
@@ -51,18 +53,24 @@ def cell_options(src:str) -> tuple:
 # %% ../nbs/16_site.ipynb #33175e3e
 def _text(v): return ''.join(v) if isinstance(v, list) else v
 
+# %% ../nbs/16_site.ipynb #33175e02
 _LINK_ATTRS = re.compile(r'(\]\([^)\s]*\))\{[^}\n]*\}')          # Quarto's [text](url){target=... style=...}
-DOC_HOST = re.compile(r'https?://activations-repro\.github\.io/activations_repro/([\w.-]+?)(?:\.html)?(?:\.md)?(#[\w.-]*)?(?=[)"\s>])')
+DOC_HOST = re.compile(r'https?://activations-repro\.github\.io/activations_repro/([\w.-]+?)(?:\.html)?(?:\.md)?(#[\w.-]*)?'
+                      r'(?=[)"\s>])')
 
 def clean_md(s:str) -> str:
-    "Markdown that pandoc renders as the Quarto site would: no Quarto link attributes, cross-references to the local pages."
+    "Markdown that pandoc renders as the Quarto site would: no Quarto link attributes, links to the local pages."
     s = _LINK_ATTRS.sub(r'\1', s)
     return DOC_HOST.sub(lambda m: f"{m.group(1)}.html{m.group(2) or ''}", s)
 
-def _progress(d:dict) -> bool: return '<progress' in _text(d.get('text/html', '')) or '█' in _text(d.get('text/plain', ''))
+# %% ../nbs/16_site.ipynb #33175e04
+def _progress(d:dict) -> bool:
+    "True if the output data `d` is a progress bar (fastprogress' HTML or text)."
+    return '<progress' in _text(d.get('text/html', '')) or '█' in _text(d.get('text/plain', ''))
 
+# %% ../nbs/16_site.ipynb #33175e06
 def output_md(o:dict, html:bool=True) -> str|None:
-    "One cell output as markdown (pandoc's ipynb reader ignores text/markdown outputs): markdown, image, HTML or text; no progress bars."
+    "One cell output as markdown (pandoc ignores text/markdown): markdown, image, HTML or text; no progress bars."
     if o.get('output_type') == 'stream':
         t = _text(o['text']).rstrip()
         return None if o.get('name') == 'stderr' or '█' in t or not t else f"```\n{t}\n```"
@@ -73,46 +81,62 @@ def output_md(o:dict, html:bool=True) -> str|None:
     if 'text/html' in d and html: return f"<div class='output'>\n{_text(d['text/html'])}\n</div>"
     if 'text/plain' in d: return f"```\n{_text(d['text/plain']).rstrip()}\n```"
 
-def prepare_nb(nb:dict, html_lead:bool=True) -> tuple:
-    "Apply Quarto cell options, lift the front matter, and turn outputs into markdown cells; returns (front matter, notebook for pandoc)."
+# %% ../nbs/16_site.ipynb #33175e08
+def _md_inline(s:str) -> str: return re.sub(r'`([^`]+)`', r'<code>\1</code>', html.escape(s, quote=False))
+
+# %% ../nbs/16_site.ipynb #33175e10
+def _code_cells(src:str, opts:dict, outs:list, html_fold:bool=True) -> list:
+    "A code cell as pandoc's cells: its source (folded as Quarto's code-fold, or shown, or hidden), then its outputs."
+    md = lambda s: dict(cell_type='markdown', metadata={}, source=s)
+    cells = []
+    if opts.get('echo') is not False and src.strip():
+        body = (f'<pre class="sourceCode python"><code>{html.escape(src.strip())}</code></pre>' if html_fold   # pandoc passes
+                else f'\n```python\n{src.strip()}\n```\n')                                        # HTML blocks raw
+        code = dict(cell_type='code', metadata={}, source=src, outputs=[], execution_count=None)
+        cells.append(md(f'<details><summary>Code</summary>\n{body}\n</details>') if opts.get('code-fold') else code)
+    return cells + [md(m) for m in outs if m]
+
+# %% ../nbs/16_site.ipynb #33175e12
+def prepare_nb(nb:dict, to_html:bool=True) -> tuple:
+    "Apply Quarto cell options, lift the front matter, outputs to markdown cells; returns (front matter, notebook)."
     meta, cells = {}, []
     for c in nb['cells']:
-        src = ''.join(c['source']) if isinstance(c['source'], list) else c['source']
+        src = _text(c['source'])
         if c['cell_type'] == 'raw' and src.lstrip().startswith('---'):
             meta.update(yaml.safe_load(src.strip().strip('-')) or {})
             continue
         if c['cell_type'] == 'markdown' and src.strip().startswith('<!-- WARNING'): continue
-        c = dict(c)
         opts, src = cell_options(src) if c['cell_type'] == 'code' else ({}, src)
         if opts.get('include') is False: continue
         if c['cell_type'] == 'code':
-            outs = [] if opts.get('output') is False else [m for m in (output_md(o, html_lead) for o in c.get('outputs', [])) if m]
-            # Quarto's folded code: a closed <details>
-            if opts.get('code-fold') and opts.get('echo') is not False and src.strip():
-                cells.append(dict(cell_type='markdown', metadata={}, source=f'<details><summary>Code</summary>\n\n```python\n{src.strip()}\n```\n\n</details>'))
-            elif opts.get('echo') is not False and src.strip():
-                cells.append(dict(cell_type='code', metadata={}, source=src, outputs=[], execution_count=None))
-            cells += [dict(cell_type='markdown', metadata={}, source=m) for m in outs]
-            continue
-        c['source'], c['metadata'] = clean_md(src) if c['cell_type'] == 'markdown' else src, {}
-        cells.append(c)
+            outs = [] if opts.get('output') is False else [output_md(o, to_html) for o in c.get('outputs', [])]
+            cells += _code_cells(src, opts, outs, to_html)
+        else: cells.append(dict(c, source=clean_md(src) if c['cell_type'] == 'markdown' else src, metadata={}))
     if meta.get('description'):
         d = meta['description']
-        cells.insert(0, dict(cell_type='markdown', metadata={}, source=f"<p class='lead'>{_md_inline(d)}</p>" if html_lead else f'> {d}'))
+        lead = f"<p class='lead'>{_md_inline(d)}</p>" if to_html else f'> {d}'
+        cells.insert(0, dict(cell_type='markdown', metadata={}, source=lead))
     return meta, {**nb, 'cells': cells}
-
-def _md_inline(s:str) -> str: return re.sub(r'`([^`]+)`', r'<code>\1</code>', html.escape(s, quote=False))
 
 # %% ../nbs/16_site.ipynb #559f9dd9
 CSS = """body{max-width:1200px;margin:0 auto;padding:0 1rem 0 17rem;font-family:system-ui,sans-serif;line-height:1.5;color:#222}
-nav.site{position:fixed;left:0;top:0;bottom:0;width:15rem;overflow:auto;background:#f6f8fa;border-right:1px solid #ddd;padding:1rem}
-nav.site a{display:block;padding:.2rem .4rem;color:#0366d6;text-decoration:none;font-size:.92rem}nav.site a.current{background:#dde8f5;font-weight:600}
+nav.site{position:fixed;left:0;top:0;bottom:0;width:15rem;overflow:auto;background:#f6f8fa;border-right:1px solid #ddd;
+  padding:1rem}
+nav.site a{display:block;padding:.2rem .4rem;color:#0366d6;text-decoration:none;font-size:.92rem}
+nav.site a.current{background:#dde8f5;font-weight:600}
 nav.site .brand{font-weight:700;font-size:1.05rem;margin-bottom:.6rem;color:#222}
-pre{background:#f6f8fa;padding:.6rem;overflow:auto;border-radius:4px}code{font-size:.88em}img{max-width:min(100%,860px);height:auto;display:block}
-table{border-collapse:collapse;font-size:.88rem}th,td{border:1px solid #ddd;padding:.2rem .5rem}p.lead{font-size:1.15rem;color:#555}
+pre{background:#f6f8fa;padding:.6rem;overflow:auto;border-radius:4px}
+code{font-size:.88em}
+img{max-width:min(100%,860px);height:auto;display:block}
+table{border-collapse:collapse;font-size:.88rem}
+th,td{border:1px solid #ddd;padding:.2rem .5rem}
+p.lead{font-size:1.15rem;color:#555}
 div.cell-output pre,div.output pre{background:#fff;border-left:3px solid #ddd}
-nav#TOC{border:1px solid #ddd;border-radius:4px;padding:.3rem 1rem;background:#fafbfc;font-size:.9rem}nav#TOC ul{margin:.2rem 0;padding-left:1.2rem}header#title-block-header h1{margin-bottom:.2rem}"""
+nav#TOC{border:1px solid #ddd;border-radius:4px;padding:.3rem 1rem;background:#fafbfc;font-size:.9rem}
+nav#TOC ul{margin:.2rem 0;padding-left:1.2rem}
+header#title-block-header h1{margin-bottom:.2rem}"""
 
+# %% ../nbs/16_site.ipynb #559f9d02
 def _pages(proc:Path) -> list:
     "[(notebook, output file, title)] for the processed notebooks, index first."
     out = []
@@ -121,15 +145,18 @@ def _pages(proc:Path) -> list:
         out.append((p, meta.get('output-file') or p.stem + '.html', meta.get('title') or p.stem))
     return out
 
+# %% ../nbs/16_site.ipynb #559f9d03
 def _nav(pages:list, current:str, title:str) -> str:
-    links = ''.join(f'<a href="{f}"{" class=current" if f == current else ""}>{html.escape(t)}</a>' for _, f, t in pages)
+    "The sidebar: the site's title and a link per page, the current one marked."
+    links = ''.join(f'<a href="{f}"{" class=current" if f == current else ""}>{html.escape(t)}</a>'
+                    for _, f, t in pages)
     return f'<nav class="site"><div class="brand">{html.escape(title)}</div>{links}</nav>'
 
 # %% ../nbs/16_site.ipynb #513d69bd
 def render_page(nb_path:Path, dest:Path, nav:str='', fmt:str='html5', extra=()) -> Path:
     "Render one processed notebook with pandoc to `dest` (HTML with MathML and embedded figures, or e.g. 'gfm')."
     import pypandoc
-    meta, nb = prepare_nb(json.loads(Path(nb_path).read_text()), html_lead=fmt.startswith('html'))
+    meta, nb = prepare_nb(json.loads(Path(nb_path).read_text()), to_html=fmt.startswith('html'))
     with tempfile.TemporaryDirectory() as td:
         src = Path(td)/'page.ipynb'
         src.write_text(json.dumps(nb))
@@ -188,7 +215,7 @@ def images_to_files(md:str, folder:Path, rel:str='README_files') -> str:
 
 # %% ../nbs/16_site.ipynb #7e5f0124
 def build_readme(path=None) -> Path:
-    "README.md from the processed index notebook (GitHub-flavoured Markdown), as `nbdev-readme` does with Quarto; figures as files."
+    "README.md from the processed index notebook (GitHub Markdown), as `nbdev-readme` does; figures as files."
     from nbdev.config import get_config
     cfg = get_config(path)
     proc = proc_notebooks(path)
