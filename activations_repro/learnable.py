@@ -21,9 +21,9 @@ __all__ = ['ACTS', 'KERNEL_SOURCE', 'KERNEL_FLAGS', 'C_KERNELS', 'TRITON_KERNELS
            'inverse_scale', 'clamp_bound', 'negative_part', 'reference_forward', 'reference_partials',
            'compile_kernels', 'cpu_flags', 'kernel_path', 'load_kernels', 'c_kernels', 'layout', 'kernel_constants',
            'param_grad', 'c_forward', 'c_backward', 'torch_forward', 'torch_backward', 'triton_module',
-           'triton_forward', 'triton_backward', 'Kernels', 'kernels_for', 'reference_grads', 'ReferenceActivation',
-           'use_op', 'exponential', 'rational', 'Exponential', 'Rational', 'LazyExponential', 'LazyRational',
-           'make_activation', 'Hooks', 'evaluating', 'PerCallSite', 'channel_axis', 'swap_activations',
+           'triton_forward', 'triton_backward', 'Kernels', 'kernels_for', 'reference_grads', 'EagerActivation',
+           'ReferenceActivation', 'use_op', 'exponential', 'rational', 'Exponential', 'Rational', 'LazyExponential',
+           'LazyRational', 'make_activation', 'Hooks', 'evaluating', 'PerCallSite', 'channel_axis', 'swap_activations',
            'activation_params', 'plot_activations', 'finite_sweep']
 
 # %% ../nbs/02_learnable.ipynb #d0c28872
@@ -387,6 +387,19 @@ def _forward_vjp(ctx, g):
 scaled_negative = _custom_op('activations_repro::scaled_negative', _forward_kernels,
                              lambda x, a, act, dim: torch.empty_like(x), _forward_vjp, _keep_inputs)
 
+# %% ../nbs/02_learnable.ipynb #b9b00d89
+class EagerActivation(torch.autograd.Function):
+    "`scaled_negative` for eager calls: the same kernels without the op's dispatch; second derivatives by the backward op."
+    @staticmethod
+    def forward(ctx, x:Tensor, a:Tensor, act:str, dim:int) -> Tensor:
+        ctx.save_for_backward(x, a)
+        ctx.act, ctx.dim = act, dim
+        return _forward_kernels(x, a, act, dim)
+    @staticmethod
+    def backward(ctx, g):
+        backward = scaled_negative_backward if torch.is_grad_enabled() else _backward_kernels    # create_graph: the op
+        return *backward(g, *ctx.saved_tensors, ctx.act, ctx.dim), None, None
+
 # %% ../nbs/02_learnable.ipynb #8c7f6cf9
 class ReferenceActivation(torch.autograd.Function):
     "The activation from the reference formulas (`a` broadcast against `x`), with analytic, differentiable derivatives."
@@ -410,7 +423,7 @@ class ReferenceActivation(torch.autograd.Function):
 
 # %% ../nbs/02_learnable.ipynb #a1b20062
 def use_op(x:Tensor) -> bool:
-    "True where the activation runs as the custom op: float32/64, eager or compiled; not export, tracing, torch.func."
+    "True where the activation runs on the kernels (the custom op, or eager its kernels): float32/64; not export, torch.func."
     if x.dtype not in _SUFFIX: return False
     if torch.compiler.is_compiling(): return not torch.compiler.is_exporting()
     if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.autograd.forward_ad._current_level >= 0:
@@ -440,7 +453,9 @@ def _parameter_vector(x:Tensor, a, dim:int, who:str) -> Tensor:
 # %% ../nbs/02_learnable.ipynb #b780eef9
 def _apply(x:Tensor, a, act:str, dim:int=1, who:str|None=None) -> Tensor:
     a = _parameter_vector(x, a, dim, who or act)
-    if use_op(x): return scaled_negative(x, a, act, dim % x.dim() if a.numel() > 1 else 0)
+    if use_op(x):
+        op = scaled_negative if torch.compiler.is_compiling() else EagerActivation.apply
+        return op(x, a, act, dim % x.dim() if a.numel() > 1 else 0)
     return ReferenceActivation.apply(x, _along(a, x, dim) if a.numel() > 1 else a, act)
 
 def exponential(x:Tensor, a, dim:int=1) -> Tensor:

@@ -22,7 +22,7 @@ __all__ = ['NO_PAIRS', 'VERDICTS', 'MARGINS', 'PaperB', 'PaperA', 'PUBLISHED', '
            'learned_a', 'a_trajectory', 'screen_table', 'closest_variant', 'jpeg_cost', 'verdicts_agree', 'trace_loss',
            'equal_time', 'kaf_frame', 'kaf_arms', 'kaf_output_claims', 'kaf_claim_tests', 'kaf_claim_table', 'logistic',
            'logistic_fit', 'sigmoid_r2', 'kernel_claims', 'activation_speed', 'step_speed', 'kernel_cost', 'cost_claim',
-           'results_folder', 'report_budget']
+           'cost_claims', 'results_folder', 'report_budget']
 
 # %% ../nbs/12b_reports.ipynb #fdca5f5c
 def sign_flip_p(d) -> float:
@@ -625,6 +625,13 @@ def _cost_key(m:int, refresh:str, autograd:bool=False) -> str:
     "The benchmark's name of a kernel setting: 'kernel m=1000 refresh=step'."
     return f'kernel m={m} refresh={refresh}' + (' autograd' if autograd else '')
 
+# %% ../nbs/12b_reports.ipynb #57cc6c4a
+def _cost_setting(key:str) -> tuple[int, str]|None:
+    "(m, refresh) of a benchmark name `_cost_key` made (refresh 'step autograd' for the autograd variant); None for softmax."
+    if not key.startswith('kernel m='): return None
+    m, refresh = key.removeprefix('kernel m=').split(' refresh=')
+    return int(m), refresh
+
 # %% ../nbs/12b_reports.ipynb #7e5f0152
 def kernel_cost(bench:dict) -> dict:
     "{CPU: table (anchors m) x (refresh: ms per step ÷ softmax's)} of `bench_kernel_output` runs, their range."
@@ -634,8 +641,8 @@ def kernel_cost(bench:dict) -> dict:
         rs = [r for r in bench['runs'] if r['cpu'] == cpu]
         cols = {}
         for key in rs[0]['ms_per_step']:
-            if key == 'softmax': continue
-            m, refresh = int(key.split('m=')[1].split()[0]), key.split('refresh=')[1]
+            if (setting := _cost_setting(key)) is None: continue
+            m, refresh = setting
             cols.setdefault(refresh, {})[m] = _spread([r['ms_per_step'][key]/r['ms_per_step']['softmax'] for r in rs])
         t = pd.DataFrame(cols).rename_axis('anchors m')
         soft = _spread([r['ms_per_step']['softmax'] for r in rs])
@@ -657,6 +664,11 @@ def cost_claim(bench:dict, recs:list, m:int=1000, refresh:str='step', limit:floa
                    'softmax test acc %': f'{100*s.mean():.2f} ± {100*s.std():.2f}'},
                 runs=f'{len(ratios)} benchmark run(s), {len(k)} + {len(s)} seeds',
                 verdict=VERDICTS['yes'] if cheap and close else VERDICTS['no'])
+
+# %% ../nbs/12b_reports.ipynb #6ef28e28
+def cost_claims(bench:dict, recs:list, m:int=1000) -> list:
+    "The 'practical cost' claim rows at both refresh schedules (every step, once per epoch), those the data can judge."
+    return [c for r in ('step', 'epoch') if (c := cost_claim(bench, recs, m, r))]
 
 # %% ../nbs/12b_reports.ipynb #7e5f0039
 def results_folder(default='../results') -> Path:

@@ -156,6 +156,16 @@ def test_compile_equals_eager(cls):
     yc = torch.compile(m)(xc); yc.sum().backward()
     assert torch.allclose(ye, yc, atol=1e-6) and torch.allclose(ge, m.a.grad, atol=1e-4) and torch.allclose(xe.grad, xc.grad, atol=1e-6)
 
+def test_eager_runs_the_kernels_and_compile_sees_the_op():
+    "Eager calls skip the custom op's dispatch (an autograd function on the same kernels); a compiled graph holds the op."
+    m, x = Exponential(4, 0.4), torch.randn(3, 4, 6, 6, requires_grad=True)
+    assert type(m(x).grad_fn).__name__ == 'EagerActivationBackward'
+    graphs = []
+    def backend(gm, inputs):
+        graphs.append(str(gm.graph)); return gm
+    torch._dynamo.reset(); torch.compile(m, backend=backend, fullgraph=True)(x)
+    assert len(graphs) == 1 and 'activations_repro.scaled_negative' in graphs[0], graphs
+
 @pytest.mark.parametrize('cls', [Exponential, Rational])
 def test_export(cls):
     m = cls(3, 0.7); x = torch.randn(2, 3, 4, 4)
