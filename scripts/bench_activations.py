@@ -25,6 +25,15 @@ def fwd_bwd(m, x, g):
     m(xi).backward(g)
     return time.perf_counter() - t0
 
+def one_pass(x):
+    """Seconds of one elementwise pass over `x` in the tensor-operation kernels' pieces (a product into a reused buffer):
+    the unit the tensor-operation kernels are made of (five such passes forward, ten backward)."""
+    d, pieces = L._pieces(x, None)
+    buf = torch.empty_like(x.narrow(d, 0, pieces[0][1]))
+    t0 = time.perf_counter()
+    for i, k in pieces: torch.mul(x.narrow(d, i, k), 0.5, out=buf[:k])
+    return time.perf_counter() - t0
+
 def kernels(tmp):
     "{name: the C library to use, or None for the tensor-operation kernels}."
     v3 = 'x86-64-v3' if platform.machine() in ('x86_64', 'AMD64') else None
@@ -44,24 +53,25 @@ def measure(shape, threads, rounds, tmp):
             'Rational per layer': L.Rational(1), 'Rational per channel': L.Rational(C)}
     xs, ks = inputs(shape), kernels(tmp)
     g = torch.ones(shape)
-    jobs = [('ReLU', 'ReLU', i) for i in xs] + [(k, m, i) for k in ks for m in mods for i in xs]
+    jobs = [('ReLU', 'ReLU', i) for i in xs] + [('pass', 'pass', 'random sign')] + [(k, m, i) for k in ks for m in mods for i in xs]
     times = {j: [] for j in jobs}
     for r in range(rounds + 2):                                   # the first two rounds warm up
         random.Random(r).shuffle(jobs)
         for k, m, i in jobs:
-            if k != 'ReLU': L._KERNELS['c'] = ks[k]
-            t = fwd_bwd(nn.ReLU() if k == 'ReLU' else mods[m], xs[i], g)
+            if k in ks: L._KERNELS['c'] = ks[k]
+            t = one_pass(xs[i]) if k == 'pass' else fwd_bwd(nn.ReLU() if k == 'ReLU' else mods[m], xs[i], g)
             if r >= 2: times[(k, m, i)].append(t)
     L._KERNELS['c'] = ks['C, -march=native']
     med = {j: statistics.median(v) for j, v in times.items()}
     out = {k: {m: {i: med[(k, m, i)] for i in xs} for m in mods} for k in ks}
-    return out, {i: med[('ReLU', 'ReLU', i)] for i in xs}
+    return out, {i: med[('ReLU', 'ReLU', i)] for i in xs}, med[('pass', 'pass', 'random sign')]
 
 def report(run):
     print(f"{run['cpu']}; torch {run['torch']}; shape {run['shape']}, float32; medians of {run['rounds']} interleaved rounds")
     for th, res in run['threads'].items():
         relu = res['relu']['random sign']
         print(f"\n{th} thread(s): ReLU forward+backward {relu*1e3:.2f} ms (random sign)")
+        if 'one_pass' in res: print(f"one elementwise pass of the tensor-operation kernels: {res['one_pass']/relu:.2f} x ReLU")
         print(f"{'':28s}{'÷ ReLU':>8s}{'random ÷ one sign':>19s}")
         for k, mods in res['kernels'].items():
             print(k)
@@ -78,8 +88,8 @@ def main():
                threads={})
     with tempfile.TemporaryDirectory() as tmp:
         for th in (1, 2):
-            ks, relu = measure(shape, th, args.rounds, tmp)
-            run['threads'][str(th)] = dict(relu=relu, kernels=ks)
+            ks, relu, one = measure(shape, th, args.rounds, tmp)
+            run['threads'][str(th)] = dict(relu=relu, kernels=ks, one_pass=one)
     report(run)
     if args.out:
         f = Path(args.out)
