@@ -391,14 +391,13 @@ scaled_negative = _custom_op('activations_repro::scaled_negative', _forward_kern
 class EagerActivation(torch.autograd.Function):
     "`scaled_negative` for eager calls: the same kernels without the op's dispatch; second derivatives by the backward op."
     @staticmethod
-    def forward(ctx, x:Tensor, a:Tensor, act:str, dim:int) -> Tensor:
-        ctx.save_for_backward(x, a)
-        ctx.act, ctx.dim = act, dim
+    def forward(ctx, x:Tensor, a:Tensor, act:str, dim:int) -> Tensor:    # ctx here: a `setup_context` function costs more per call
+        _keep_inputs(ctx, (x, a, act, dim), None)
         return _forward_kernels(x, a, act, dim)
     @staticmethod
     def backward(ctx, g):
-        backward = scaled_negative_backward if torch.is_grad_enabled() else _backward_kernels    # create_graph: the op
-        return *backward(g, *ctx.saved_tensors, ctx.act, ctx.dim), None, None
+        if torch.is_grad_enabled(): return _forward_vjp(ctx, g)       # create_graph: the op's derivative, differentiable
+        return *_backward_kernels(g, *ctx.saved_tensors, ctx.act, ctx.dim), None, None
 
 # %% ../nbs/02_learnable.ipynb #8c7f6cf9
 class ReferenceActivation(torch.autograd.Function):
