@@ -596,13 +596,13 @@ def _speed_rows(run:dict) -> dict:
 
 # %% ../nbs/12b_reports.ipynb #7e5f0037
 def activation_speed(bench:dict) -> dict:
-    "{CPU: table kernel · module × threads: forward+backward ÷ ReLU's, random-sign ÷ one-sign} of the benchmark runs."
+    "{CPU and shape: table kernel · module × threads: forward+backward ÷ ReLU's, random-sign ÷ one-sign} of the runs."
     import pandas as pd
     out = {}
-    for cpu in dict.fromkeys(r['cpu'] for r in bench['runs']):
-        runs = [_speed_rows(r) for r in bench['runs'] if r['cpu'] == cpu]
+    for cpu, shape in dict.fromkeys((r['cpu'], r['shape']) for r in bench['runs']):
+        runs = [_speed_rows(r) for r in bench['runs'] if (r['cpu'], r['shape']) == (cpu, shape)]
         t = pd.DataFrame({k: {c: _spread([r[k][c] for r in runs]) for c in row} for k, row in runs[0].items()}).T
-        out[f'{cpu}, {len(runs)} run(s)'] = t.rename_axis(['kernel', 'module'])
+        out[f'{cpu}; {shape.replace("x", "×")} float32, {len(runs)} run(s)'] = t.rename_axis(['kernel', 'module'])
     return out
 
 # %% ../nbs/12b_reports.ipynb #5bd0a006

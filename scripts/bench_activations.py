@@ -4,11 +4,13 @@ Each kernel the package can run is timed: the C kernel built for this CPU (`-mar
 x86-64-v3 (AVX2, the CPUs most users have; on other architectures the compiler's default target), and the
 tensor-operation kernels that run where no C compiler is found. Each on random-sign input and on all-negative and
 all-positive input (a kernel that branches on the data is fast on one sign and slow on random signs), with 1 and 2 threads,
-in interleaved rounds in a shuffled order, medians. The run is appended to a committed result file (default
+in interleaved rounds in a shuffled order, medians. Two shapes by default: a convolution's output, and a dense layer's with
+ten features, where a per-channel parameter vector is shorter than the CPU's vectors and the kernels' remainder code runs
+(the code a compiler is likeliest to branch in). Each shape's run is appended to a committed result file (default
 results/bench/activations.json) with the CPU's model; the README's speed figures are computed from that file.
 Not a test: run it by hand on a quiet machine, twice, and compare the runs:
 
-    MALLOC_MMAP_THRESHOLD_=1000000000 MALLOC_TRIM_THRESHOLD_=1000000000 python scripts/bench_activations.py [--shape 100x32x32x32]
+    MALLOC_MMAP_THRESHOLD_=1000000000 MALLOC_TRIM_THRESHOLD_=1000000000 python scripts/bench_activations.py [--shape 100x32x32x32,8192x10]
 """
 import argparse, json, platform, random, statistics, tempfile, time, warnings
 from pathlib import Path
@@ -80,21 +82,23 @@ def report(run):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--shape', default='100x32x32x32'); p.add_argument('--rounds', type=int, default=15)
+    p.add_argument('--shape', default='100x32x32x32,8192x10', help='comma-separated shapes, a run each'); p.add_argument('--rounds', type=int, default=15)
     p.add_argument('--out', default='results/bench/activations.json', help='result file the run is appended to ("" for none)')
     args = p.parse_args(); warnings.filterwarnings('ignore')
-    shape = tuple(int(s) for s in args.shape.split('x'))
-    run = dict(machine(), date=time.strftime('%Y-%m-%d %H:%M'), torch=torch.__version__, shape=args.shape, rounds=args.rounds,
-               threads={})
-    with tempfile.TemporaryDirectory() as tmp:
-        for th in (1, 2):
-            ks, relu, one = measure(shape, th, args.rounds, tmp)
-            run['threads'][str(th)] = dict(relu=relu, kernels=ks, one_pass=one)
-    report(run)
+    runs = []
+    for sh in args.shape.split(','):
+        run = dict(machine(), date=time.strftime('%Y-%m-%d %H:%M'), torch=torch.__version__, shape=sh, rounds=args.rounds,
+                   threads={})
+        with tempfile.TemporaryDirectory() as tmp:
+            for th in (1, 2):
+                ks, relu, one = measure(tuple(int(s) for s in sh.split('x')), th, args.rounds, tmp)
+                run['threads'][str(th)] = dict(relu=relu, kernels=ks, one_pass=one)
+        report(run); print()
+        runs.append(run)
     if args.out:
         f = Path(args.out)
         old = json.loads(f.read_text()) if f.exists() else dict(what=__doc__.splitlines()[0], runs=[])
-        write_json_atomic({**old, 'runs': old['runs'] + [run]}, f)
-        print(f'\nappended to {f} ({len(old["runs"]) + 1} runs)')
+        write_json_atomic({**old, 'runs': old['runs'] + runs}, f)
+        print(f'appended to {f} ({len(old["runs"]) + len(runs)} runs)')
 
 if __name__ == '__main__': main()

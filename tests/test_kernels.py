@@ -1,4 +1,4 @@
-"The C kernels: vectorised on every target, the same bits on every CPU and thread count, never loaded on another CPU."
+"The C kernels: vectorised and branch-free on every target, the same bits on every CPU and thread count, never loaded on another CPU."
 import os, platform, re, shutil, subprocess
 from pathlib import Path
 import pytest, torch
@@ -35,6 +35,27 @@ def test_every_hot_loop_is_vectorised(cc, march, tmp_path):
         missed = re.findall(rf'{re.escape(h)}:{n}:\d+: missed: couldn.t vectorize loop', rep)
         assert done and not missed, f'{march}: the loop on line {n} of {h} is not vectorised'
         assert max(map(int, done)) == {'x86-64-v2': 16, 'x86-64-v3': 32, 'x86-64-v4': 64, 'armv8-a': 16}[march]
+
+def data_jumps(march, tmp) -> dict:
+    """{function: number of conditional jumps right after a floating-point compare} in the assembly gcc writes for the
+    activations' kernels (ar_fwd_*, ar_bwd_* and their OpenMP bodies), built with the library's flags for `march`."""
+    asm = L.compile_kernels(Path(tmp)/f'{march}.s', march=march, extra=('-S',)).read_text().splitlines()
+    out, fn, prev = {}, None, ''
+    for line in asm:
+        if m := re.match(r'^([A-Za-z_][\w.]*):', line): fn = m[1] if m[1].startswith(('ar_fwd', 'ar_bwd')) else None
+        ins = line.split()
+        if fn and ins and not ins[0].endswith(':'):
+            if re.match(r'v?u?comis[sd]$', prev) and re.match(r'j(?!mp)[a-z]+$', ins[0]): out[fn] = out.get(fn, 0) + 1
+            prev = ins[0]
+    return out
+
+@pytest.mark.parametrize('march', [m for _, m in TARGETS if m.startswith('x86')])
+def test_no_jump_on_the_data(march, tmp_path):
+    """Built for SSE4, AVX2 or AVX-512, the activations' kernels never jump on a compare of the data, in their vector loops
+    nor in their scalar remainders (which run whole where a per-channel vector is shorter than the CPU's vectors)."""
+    if 'gcc version' not in subprocess.run(['cc', '-v'], capture_output=True, text=True).stderr:
+        pytest.skip('the assembly read here is gcc\'s')
+    assert data_jumps(march, tmp_path) == {}
 
 def can_run(march) -> bool:
     flags = L.cpu_flags().split()

@@ -7,19 +7,23 @@
 #include <stdlib.h>
 #include <float.h>
 #include <math.h>
+#include <string.h>
 
 #define LANES 16       /* running sums of a reduction: a fixed order of additions, whatever the vector width */
 #define BLOCK 16384    /* elements in a piece of work */
 
 #define T float
+#define U uint32_t
 #define BIG FLT_MAX
 #define NAME(f) f##_f32
 #include "scaled_negative.h"
 #undef T
+#undef U
 #undef BIG
 #undef NAME
 
 #define T double
+#define U uint64_t
 #define BIG DBL_MAX
 #define NAME(f) f##_f64
 #include "scaled_negative.h"

@@ -1,4 +1,5 @@
-/* One precision of the kernels: kernels.c includes this file for float and for double, with T, BIG and NAME set.
+/* One precision of the kernels: kernels.c includes this file for float and for double, with T, U (the unsigned integer
+   of T's width), BIG and NAME set.
 
    For an input v and the constants of its channel, p = 1/c and lim = min(BIG, c*2^K) (2^K: the largest power of two
    below BIG/2):
@@ -14,7 +15,10 @@
 
 static inline T NAME(denominator)(T v, T p, T lim, T* n) {
   T m = v < -lim ? -lim : v;
-  m = m > 0 ? 0 : m;                      /* NaN stays NaN */
+  U b;                                    /* m > 0 ? 0 : m, as a bit mask: compilers turn that ?: into a jump where */
+  memcpy(&b, &m, sizeof b);               /* the loop runs scalar (a remainder, or fewer channels than a vector has) */
+  b &= (U)(m > 0) - 1;                    /* m > 0: every bit cleared (+0); otherwise, NaN too, m as it is */
+  memcpy(&m, &b, sizeof b);
   *n = m;
   return 1 + p*-m;
 }
