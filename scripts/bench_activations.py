@@ -82,7 +82,8 @@ def report(run):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--shape', default='100x32x32x32,8192x10', help='comma-separated shapes, a run each'); p.add_argument('--rounds', type=int, default=15)
+    p.add_argument('--shape', default='100x32x32x32,8192x10', help='comma-separated shapes, a run each')
+    p.add_argument('--rounds', type=int, default=15)
     p.add_argument('--out', default='results/bench/activations.json', help='result file the run is appended to ("" for none)')
     args = p.parse_args(); warnings.filterwarnings('ignore')
     runs = []

@@ -14,6 +14,8 @@ def marked_loops() -> list:
     src = {h: (L.KERNEL_SOURCE.parent/h).read_text().splitlines() for h in HEADERS}
     return [(h, i) for h in HEADERS for i, l in enumerate(src[h], 1) if '/* vectorised */' in l]
 
+def is_gcc(cc) -> bool: return 'gcc version' in subprocess.run([cc, '-v'], capture_output=True, text=True).stderr
+
 def vector_report(cc, march, tmp) -> str:
     "gcc's vectorisation report (-fopt-info-vec-all) of the kernel source built with the library's flags for `march`."
     rep = Path(tmp)/f'{march}.txt'
@@ -26,8 +28,7 @@ def test_every_hot_loop_is_vectorised(cc, march, tmp_path):
     if shutil.which(cc) is None:
         if os.environ.get('AR_REQUIRE_CROSS') and cc != 'cc': pytest.fail(f'{cc} is required here (AR_REQUIRE_CROSS) but not installed')
         pytest.skip(f'{cc} not installed (Debian: apt-get install gcc-aarch64-linux-gnu)')
-    if 'gcc version' not in subprocess.run([cc, '-v'], capture_output=True, text=True).stderr:
-        pytest.skip('the vectorisation report read here is gcc\'s')
+    if not is_gcc(cc): pytest.skip('the vectorisation report read here is gcc\'s')
     rep, lines = vector_report(cc, march, tmp_path), marked_loops()
     assert [sum(h == x for x, _ in lines) for h in HEADERS] == [4, 3]
     for h, n in lines:
@@ -53,8 +54,7 @@ def data_jumps(march, tmp) -> dict:
 def test_no_jump_on_the_data(march, tmp_path):
     """Built for SSE4, AVX2 or AVX-512, the activations' kernels never jump on a compare of the data, in their vector loops
     nor in their scalar remainders (which run whole where a per-channel vector is shorter than the CPU's vectors)."""
-    if 'gcc version' not in subprocess.run(['cc', '-v'], capture_output=True, text=True).stderr:
-        pytest.skip('the assembly read here is gcc\'s')
+    if not is_gcc('cc'): pytest.skip('the assembly read here is gcc\'s')
     assert data_jumps(march, tmp_path) == {}
 
 def can_run(march) -> bool:
