@@ -11,8 +11,8 @@ from itertools import product
 
 # %% auto #0
 __all__ = ['FAMILY_DEFAULTS', 'MODEL_FAMILY', 'PER_CHANNEL', 'KAF_DATA', 'TASKS', 'TEST_FRACTION', 'KAF_OUTPUTS', 'PAPER_B_NETS',
-           'NOT_IDENTITY', 'SAVE_WEIGHTS', 'TAGS', 'BUDGETS', 'PAPER_B_ACTS', 'PAPER_A_ACTS', 'GRIDS', 'family',
-           'defaults', 'check_config', 'run_name', 'budget_of', 'grid_configs']
+           'NOT_IDENTITY', 'SAVE_WEIGHTS', 'CIFAR_SIZES', 'TAGS', 'BUDGETS', 'PAPER_B_ACTS', 'PAPER_A_ACTS', 'GRIDS',
+           'family', 'defaults', 'check_config', 'core_keys', 'run_name', 'budget_of', 'grid_configs']
 
 # %% ../nbs/12a_configs.ipynb #ae525924
 FAMILY_DEFAULTS = {
@@ -107,13 +107,26 @@ def _choice(cfg:dict, k:str, valid):
     if cfg[k] not in valid: raise ValueError(f'unknown {k} {cfg[k]!r}; valid names: {", ".join(map(str, valid))}')
 
 # %% ../nbs/12a_configs.ipynb #6a7b0003
+# each CIFAR dataset's size: training and test images, classes (a configuration's subsets are checked against them)
+CIFAR_SIZES = {'cifar10': dict(train=50_000, test=10_000, classes=10), 'cifar100': dict(train=50_000, test=10_000, classes=100)}
+
 def _check_cifar_sizes(c:dict):
-    "The CIFAR family's counts: epochs, batch, image subsets; each subset at least one batch."
+    "The CIFAR family's counts: epochs, batch, image subsets; each subset at least one batch and at most what the data has."
     for k in ('epochs', 'bs'): _positive_int(c, k)
     for k in ('limit', 'epoch_size', 'eval_size', 'valid_limit'): _positive_int(c, k, allow_none=True)
     for k, what in (('limit', 'keeps fewer training images than'), ('epoch_size', 'is smaller than')):
         if c[k] is not None and c[k] < c['bs']:
             raise ValueError(f'{k}={c[k]} {what} one batch (bs={c["bs"]}): no training step would run')
+    n, lim = CIFAR_SIZES[c['dataset']], c['limit']
+    if lim is not None and lim > n['train']:
+        raise ValueError(f"limit={lim} is more than the {n['train']:,} training images of {c['dataset']}")
+    if c['epoch_size'] is not None and c['epoch_size'] > (lim or n['train']):
+        raise ValueError(f"epoch_size={c['epoch_size']} is more than the {lim or n['train']:,} training images the run keeps")
+    test = min(n['test'], lim or n['test'])                               # limit keeps as many test images (at most)
+    for k in ('eval_size', 'valid_limit'):
+        if c[k] is not None and not n['classes'] <= c[k] <= test:
+            raise ValueError(f'{k}={c[k]} must be from {n["classes"]} (one test image per class) to the {test:,} test images '
+                             f'the run keeps' + (f' (limit={lim} keeps at most {lim} test images too)' if lim else ''))
 
 # %% ../nbs/12a_configs.ipynb #6a7b0004
 def _check_cifar(c:dict) -> dict:
@@ -122,6 +135,9 @@ def _check_cifar(c:dict) -> dict:
     _choice(c, 'dataset', ('cifar10', 'cifar100'))
     _choice(c, 'act', ACTIVATIONS)
     _check_cifar_sizes(c)
+    t = c['time_limit_s']
+    if t is not None and not (isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) and t > 0):
+        raise ValueError(f'time_limit_s must be a positive number of seconds (or None: no limit), got {t!r}')
     if c['augment'] is not None: _choice(c, 'augment', ('paper_a', 'paper_b'))
     _choice(c, 'net', tuple(PAPER_B_NETS))
     if c['net'] != 'base' and c['model'] != 'paper_b':
@@ -164,7 +180,8 @@ def check_config(cfg:dict) -> dict:
     if unknown := set(cfg) - set(d):
         raise ValueError(f'unknown config keys {sorted(unknown)} for model {d["model"]!r}; valid keys: {", ".join(d)}')
     c = {**d, **cfg}
-    if not _whole(c['seed']): raise ValueError(f'seed must be an integer, got {c["seed"]!r}')
+    if not (_whole(c['seed']) and 0 <= c['seed'] < 2**32):
+        raise ValueError(f'seed must be an integer from 0 to {2**32 - 1}, got {c["seed"]!r}')
     lr = c.get('lr', 1.)
     if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
         raise ValueError(f'lr must be a positive number, got {lr!r}')
@@ -179,12 +196,17 @@ TAGS = dict(per_channel='pc', bs='bs', lr='lr', limit='n', epoch_size='es', eval
             hidden='h', kernel='k', standardize_y='sty', bias='b', split='sp')
 _CORE = ('model', 'dataset', 'act', 'output', 'seed', 'epochs')
 
+def core_keys(cfg:dict) -> tuple:
+    "The keys that every configuration of `cfg`'s family names: model, dataset, act (CIFAR) or output, seed, epochs."
+    drop = 'output' if family(cfg) == 'cifar' else 'act'
+    return tuple(k for k in _CORE if k != drop)
+
 def run_name(cfg:dict) -> str:
     "File-safe name of a run: 'paper_b-cifar10-exponential-s0-e200', then a tag for every non-default key."
     c = check_config(cfg)
     d = defaults(c)
-    what = c['act'] if family(c) == 'cifar' else c['output']
-    parts = [c['model'], c['dataset'], what, f's{c["seed"]}', f'e{c["epochs"]}']
+    model, dataset, what, seed, epochs = (c[k] for k in core_keys(c))
+    parts = [model, dataset, what, f's{seed}', f'e{epochs}']
     for k in d:
         if k in _CORE or k in NOT_IDENTITY or c[k] == d[k]: continue
         if k not in TAGS: raise KeyError(f'{k} changes the result but has no tag in TAGS')

@@ -12,9 +12,9 @@ from fastai.callback.core import Callback
 from fastcore.parallel import parallel
 from fastprogress.fastprogress import progress_bar
 from .configs import grid_configs, run_name
-from .results import read_results
-from .files import clean_orphans
-from .train import train_run
+from .results import read_results, finished_run
+from .files import clean_orphans, writable_folder
+from .train import train_run, check_device
 from .data import load_images, fake_data_env, restore_env, DATA_ENV
 from .files import CACHE_ENV
 
@@ -35,8 +35,8 @@ def shard(items:list, spec:str='0/1') -> list:
 CPU_ENV = dict(MALLOC_MMAP_THRESHOLD_='1000000000', MALLOC_TRIM_THRESHOLD_='1000000000')
 
 def missing_runs(grid:str, budget:str='reduced', out='results', shard_spec:str='0/1') -> list:
-    "The configurations of `grid` at `budget` (this shard) that have no result file yet."
-    return [c for c in shard(grid_configs(grid, budget), shard_spec) if not (Path(out)/f'{run_name(c)}.json').exists()]
+    "The configurations of `grid` at `budget` (this shard) without a finished run (a result file that is not one is set aside)."
+    return [c for c in shard(grid_configs(grid, budget), shard_spec) if finished_run(out, run_name(c)) is None]
 
 # %% ../nbs/14_experiments.ipynb #3a5e0001
 def _one(cfg:dict, out, device, ckpt_dir) -> str|None:
@@ -62,6 +62,9 @@ def run_grid(grid:str, budget:str='reduced', out='results', shard_spec:str='0/1'
              device=None, ckpt_dir=None, progress:bool=True, engine:str='local', address:str|None=None) -> list:
     "Run the missing runs of `grid` at `budget` (this shard), `workers` at once or on Ray; returns its records."
     if engine not in ('local', 'ray'): raise ValueError(f"unknown engine {engine!r}; valid names: local, ray")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f'workers must be a positive integer (worker processes), got {workers!r}')
+    device, out = check_device(device), writable_folder(out)
     todo = missing_runs(grid, budget, out, shard_spec)
     clean_orphans(out)
     if todo and engine == 'ray': run_grid_ray(todo, out, device, address)

@@ -10,17 +10,26 @@ import contextlib, json, os, time
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['CACHE_ENV', 'cache_dir', 'file_lock', 'atomic_path', 'write_json_atomic', 'atomic_save', 'clean_orphans']
+__all__ = ['CACHE_ENV', 'cache_dir', 'unsafe', 'file_lock', 'atomic_path', 'write_json_atomic', 'atomic_save', 'clean_orphans',
+           'writable_folder']
 
 # %% ../nbs/09_files.ipynb #f1a0c006
 CACHE_ENV = 'ACTIVATIONS_REPRO_CACHE'
 
 def cache_dir(*parts:str) -> Path:
-    "The cache folder `$ACTIVATIONS_REPRO_CACHE` (default `~/.cache/activations_repro`) or its `sub`folder, created."
-    root = os.environ.get(CACHE_ENV) or Path.home()/'.cache'/'activations_repro'
-    p = Path(root).joinpath(*parts)
-    p.mkdir(parents=True, exist_ok=True)
-    return p
+    "The cache folder `$ACTIVATIONS_REPRO_CACHE` (default `~/.cache/activations_repro`) or its subfolder, created private (0700)."
+    root = Path(os.environ.get(CACHE_ENV) or Path.home()/'.cache'/'activations_repro')
+    root.parent.mkdir(parents=True, exist_ok=True)
+    for i in range(len(parts) + 1): root.joinpath(*parts[:i]).mkdir(mode=0o700, exist_ok=True)
+    return root.joinpath(*parts)
+
+# %% ../nbs/09_files.ipynb #95e21a35
+def unsafe(path:Path) -> str|None:
+    "Why code in `path` (a file or folder) may not be trusted: another user owns it, or others can write it; None if it may."
+    st = Path(path).stat()
+    if hasattr(os, 'getuid') and st.st_uid != os.getuid(): return f'{path} belongs to another user (uid {st.st_uid})'
+    if st.st_mode & 0o022: return f'{path} can be written by {"others" if st.st_mode & 0o002 else "its group"} (mode {oct(st.st_mode & 0o777)})'
+    return None
 
 # %% ../nbs/09_files.ipynb #f1a0c010
 @contextlib.contextmanager
@@ -66,3 +75,14 @@ def clean_orphans(folder, older_than_s:float=3600.) -> list:
     gone = [p for p in Path(folder).rglob('.*.tmp*') if time.time() - p.stat().st_mtime > older_than_s]
     for p in gone: p.unlink(missing_ok=True)
     return gone
+
+# %% ../nbs/09_files.ipynb #a55d4584
+def writable_folder(out, what:str='out') -> Path:
+    "`out` as a Path, if it is a folder (or can become one) that this user can write; a one-line error naming `what` otherwise."
+    if not str(out).strip(): raise ValueError(f"{what} must name a folder for the result files, got {str(out)!r}")
+    p = Path(out)
+    if p.exists() and not p.is_dir(): raise ValueError(f'{what}={out} is a file, not a folder: give a folder for the result files')
+    have = next(a for a in (p, *p.absolute().parents) if a.exists())
+    if not have.is_dir() or not os.access(have, os.W_OK | os.X_OK):
+        raise ValueError(f'{what}={out}: cannot write in {have} (permission denied): give a folder you can write to')
+    return p

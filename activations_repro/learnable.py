@@ -6,14 +6,14 @@ Docs: https://activations-repro.github.io/activations_repro/learnable.html.md"""
 
 # %% ../nbs/02_learnable.ipynb #06284424
 from __future__ import annotations
-import ctypes, hashlib, importlib.resources, math, os, platform, subprocess, warnings
+import ctypes, hashlib, importlib.resources, math, numbers, os, platform, shlex, subprocess, tempfile, warnings
 from pathlib import Path
 from typing import Callable, NamedTuple
 import torch
 from torch import nn, Tensor
 from torch.nn.modules.lazy import LazyModuleMixin
 from torch.nn.parameter import UninitializedParameter
-from .files import cache_dir, file_lock, atomic_path
+from .files import cache_dir, file_lock, atomic_path, unsafe
 
 # %% auto #0
 __all__ = ['ACTS', 'KERNEL_SOURCE', 'KERNEL_FLAGS', 'C_KERNELS', 'TRITON_KERNELS', 'TENSOR_KERNELS', 'scaled_negative_backward',
@@ -85,14 +85,18 @@ KERNEL_FLAGS = ('-O3', '-ffp-contract=off', '-fPIC', '-shared')
 def compile_kernels(out:Path,                # the shared library to write
                     march:str|None='native', # instruction set (`-march=`), None for the compiler's default
                     openmp:bool=True,        # split large tensors over PyTorch's CPU threads
-                    cc:str|None=None,        # the C compiler (default: $CC, else cc)
+                    cc:str|None=None,        # the C compiler, with its own flags if any (default: $CC, else cc)
                     extra=()) -> Path:
-    "Compile the C kernels into `out`; a failure raises with the compiler's own message."
-    cmd = [cc or os.environ.get('CC') or 'cc', *KERNEL_FLAGS, *([f'-march={march}'] if march else []),
+    "Compile the C kernels into `out`; a failure raises with the compiler's own message and exit code."
+    cmd = [*shlex.split(cc or os.environ.get('CC') or 'cc'), *KERNEL_FLAGS, *([f'-march={march}'] if march else []),
            *(['-fopenmp'] if openmp else []), *extra, '-o', str(out), str(KERNEL_SOURCE)]
     try: r = subprocess.run(cmd, capture_output=True, text=True)
-    except OSError as e: raise RuntimeError(f'cannot run the C compiler {cmd[0]!r} ({e.strerror})') from None
-    if r.returncode: raise RuntimeError(f'{" ".join(cmd)} failed: {r.stderr.strip()[:1500]}')
+    except OSError as e:
+        raise RuntimeError(f'cannot run the C compiler {cmd[0]!r} ({e.strerror}): install one, or set CC to one') from None
+    if r.returncode:
+        raise RuntimeError(f'{" ".join(cmd)} failed (exit code {r.returncode}): {r.stderr.strip()[:1500] or "no message"}')
+    if not Path(out).is_file() or not Path(out).stat().st_size:
+        raise RuntimeError(f'the C compiler {cmd[0]!r} exited 0 but wrote nothing to {out}: is CC a C compiler?')
     return Path(out)
 
 # %% ../nbs/02_learnable.ipynb #a1b20021
@@ -110,18 +114,30 @@ def kernel_path(flags:str|None=None) -> Path:
     return cache_dir('kernels')/f'kernels-{tag}-{cpu}.so'
 
 # %% ../nbs/02_learnable.ipynb #a1b20024
+def _damage(so:Path) -> str|None:
+    "Why the cached library `so` may not be loaded as it is (missing, or not the file its build wrote); None if it may."
+    stamp = so.with_suffix('.sha256')
+    if not so.exists(): return 'missing'
+    if not stamp.exists(): return 'no checksum beside it'
+    if hashlib.sha256(so.read_bytes()).hexdigest() != stamp.read_text().strip():
+        return 'it does not match the checksum written with it (a truncated or damaged copy)'
+
 def _build(so:Path) -> Path:
     "Build the kernels into `so` once (one process compiles, others wait), with OpenMP and -march=native if they work."
+    if _damage(so) is None: return so
     with file_lock(so.parent/'.compile.lock'):
-        if so.exists(): return so
+        if (why := _damage(so)) is None: return so
+        if why != 'missing': warnings.warn(f'activations_repro: rebuilding the cached C kernels {so}: {why}')
         errors = []
         for march, openmp in (('native', True), ('native', False), (None, False)):
             try:
-                with atomic_path(so) as tmp: compile_kernels(tmp, march, openmp)
+                with atomic_path(so) as tmp:
+                    compile_kernels(tmp, march, openmp)
+                    with atomic_path(so.with_suffix('.sha256')) as st: st.write_text(hashlib.sha256(tmp.read_bytes()).hexdigest())
                 return so
             except RuntimeError as e:
                 errors.append(str(e))
-                if 'cannot run' in errors[-1]: break
+                if 'cannot run' in errors[-1] or 'wrote nothing' in errors[-1]: break
         raise RuntimeError(errors[-1])
 
 # %% ../nbs/02_learnable.ipynb #a1b20025
@@ -139,16 +155,24 @@ def load_kernels(path:Path):
     return lib
 
 # %% ../nbs/02_learnable.ipynb #a1b20091
+def _private(so:Path) -> Path:
+    "`so`, or the same name in a new private folder (with a warning) where someone else could have written `so` or its folder."
+    why = unsafe(so.parent) or (unsafe(so) if so.exists() else None)
+    if why is None: return so
+    alt = Path(tempfile.mkdtemp(prefix='activations_repro-kernels-'))/so.name
+    warnings.warn(f'activations_repro: not loading the C kernels from {so}: {why}; building them in {alt.parent} instead')
+    return alt
+
 # what this process loaded: 'c' (the ctypes library or None), 'triton' (the module or None)
 _KERNELS = {}
 
 def c_kernels():
     "The C kernels, built once per machine; None, with one warning that says why, where they cannot be built or loaded."
     if 'c' not in _KERNELS:
-        try: _KERNELS['c'] = load_kernels(_build(kernel_path()))
+        try: _KERNELS['c'] = load_kernels(_build(_private(kernel_path())))
         except (RuntimeError, OSError, AttributeError) as e:
             warnings.warn(f'activations_repro: the C kernels are not used ({e}); the learnable activations run on the slower '
-                          f'tensor-operation kernels (install a C compiler, or set CC to one)')
+                          f'tensor-operation kernels')
             _KERNELS['c'] = None
     return _KERNELS['c']
 
@@ -434,7 +458,9 @@ def _parameter_vector(x:Tensor, a, dim:int, who:str) -> Tensor:
     "Check `x` against the parameters `a` (a number, or 1 or C values along `dim`); `a` as a vector on x's device."
     if not isinstance(x, Tensor): raise TypeError(f'{who} expects a torch.Tensor, got {type(x).__name__}')
     if not x.is_floating_point(): raise TypeError(f'{who} expects a floating-point tensor, got {x.dtype}')
-    a = torch.as_tensor(a, device=x.device)
+    try: a = torch.as_tensor(a, device=x.device)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f'{who}: the parameter a must be a number, a list of numbers or a tensor, got {type(a).__name__} {a!r}') from None
     a = a.reshape(1) if a.dim() == 0 else a
     if a.dim() != 1:
         raise ValueError(f'{who}: the parameter must be a vector (1 or C values), got shape {tuple(a.shape)}')
@@ -478,9 +504,9 @@ class _LearnableActivation(nn.Module):
                  inplace:bool=False,        # accepted for timm/torchvision's act_layer(inplace=True); never in place
                  device=None, dtype=None):
         super().__init__()
-        _check_module_args(num_parameters, init, channel_dim)
+        num_parameters, init, channel_dim = _check_module_args(num_parameters, init, channel_dim, dtype)
         self.num_parameters, self.channel_dim = num_parameters, channel_dim
-        self.init = self.default_init if init is None else float(init)
+        self.init = self.default_init if init is None else init
         if num_parameters is None: self.a = UninitializedParameter(device=device, dtype=dtype)
         else: self.a = nn.Parameter(torch.full((num_parameters,), self.init, device=device, dtype=dtype))
     def forward(self, x:Tensor) -> Tensor: return _apply(x, self.a, self.act, self.channel_dim, self._who())
@@ -490,15 +516,21 @@ class _LearnableActivation(nn.Module):
         return f'num_parameters={self.num_parameters}, init={self.init}' + (f', channel_dim={self.channel_dim}' if self.channel_dim != 1 else '')
 
 # %% ../nbs/02_learnable.ipynb #a1b20064
-def _check_module_args(num_parameters, init, channel_dim):
-    bad_n = isinstance(num_parameters, bool) or not isinstance(num_parameters, int) or num_parameters < 1
-    if num_parameters is not None and bad_n:
+def _check_module_args(num_parameters, init, channel_dim, dtype=None) -> tuple:
+    "(num_parameters, init, channel_dim) as int, float, int (NumPy numbers accepted); a one-line error naming a bad one."
+    whole = lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool)
+    if num_parameters is not None and not (whole(num_parameters) and num_parameters >= 1):
         raise ValueError(f'num_parameters must be a positive int (1, or the number of channels) or None (sized by the '
                          f'first input), got {num_parameters!r}')
-    if init is not None and not (isinstance(init, (int, float)) and not isinstance(init, bool) and math.isfinite(init)):
-        raise ValueError(f'init must be a finite number, got {init!r}')
-    if isinstance(channel_dim, bool) or not isinstance(channel_dim, int):
-        raise ValueError(f'channel_dim must be an int (1, or -1 for channels last), got {channel_dim!r}')
+    if init is not None:
+        if not (isinstance(init, numbers.Real) and not isinstance(init, bool) and math.isfinite(init)):
+            raise ValueError(f'init must be a finite number, got {init!r}')
+        big = torch.finfo(dtype or torch.get_default_dtype()).max
+        if abs(init) > big:
+            raise ValueError(f'init={init!r} overflows the parameter dtype {dtype or torch.get_default_dtype()} (largest '
+                             f'finite value {big:.4g}): give a smaller init, or a wider dtype')
+    if not whole(channel_dim): raise ValueError(f'channel_dim must be an int (1, or -1 for channels last), got {channel_dim!r}')
+    return (None if num_parameters is None else int(num_parameters)), (None if init is None else float(init)), int(channel_dim)
 
 # %% ../nbs/02_learnable.ipynb #a1b20065
 class Exponential(_LearnableActivation):
@@ -517,6 +549,7 @@ class _Lazy(LazyModuleMixin):
         if not isinstance(x, Tensor) or x.dim() < 2 or not -x.dim() <= self.channel_dim < x.dim():
             raise ValueError(f'{type(self).__name__} sizes its parameters along channel_dim={self.channel_dim}, which the input '
                              f'of shape {tuple(getattr(x, "shape", ()))} does not have')
+        if not x.is_floating_point(): raise TypeError(f'{type(self).__name__} expects a floating-point tensor, got {x.dtype}')
         with torch.no_grad():
             self.a.materialize((x.shape[self.channel_dim],))
             self.a.fill_(self.init)

@@ -10,9 +10,9 @@ import json, os, platform, re, socket, time, datetime, warnings, contextlib
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['SCHEMA', 'CONFIG_COLUMNS', 'versions', 'device_name', 'make_record', 'machine', 'claim_run', 'read_results',
-           'records', 'weights_path', 'runs_frame', 'epochs_frame', 'mean_a', 'finals', 'mean_sd', 'provenance',
-           'curves']
+__all__ = ['SCHEMA', 'RECORD_KEYS', 'CONFIG_COLUMNS', 'versions', 'device_name', 'make_record', 'machine', 'claim_run',
+           'check_record', 'read_results', 'finished_run', 'records', 'weights_path', 'runs_frame', 'epochs_frame',
+           'mean_a', 'finals', 'mean_sd', 'provenance', 'curves']
 
 # %% ../nbs/12_results.ipynb #f0f2930f
 SCHEMA = 2
@@ -99,20 +99,48 @@ def claim_run(folder, name:str, stale_s:float=6*3600):
     finally: lock.unlink(missing_ok=True)
 
 # %% ../nbs/12_results.ipynb #30aec77d
-def _record(f:Path) -> dict|None:
-    "The result record in file `f`, or None (and a warning that names the file) if it is not one of this schema."
-    try: r = json.loads(f.read_text())
+# what every record holds (`make_record` writes them all); a file without them is not a finished run
+RECORD_KEYS = ('schema', 'name', 'family', 'config', 'versions', 'device', 'data_variant', 'started', 'finished', 'steps',
+               'train_s', 'ms_per_step', 'epochs', 'a', 'trace', 'final')
+
+def check_record(f:Path) -> dict:
+    "The complete result record in the file `f`; otherwise a ValueError that names the file and what is wrong."
+    from activations_repro.configs import core_keys
+    try: r = json.loads(Path(f).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        warnings.warn(f'skipping {f}: not readable JSON ({type(e).__name__})')
-        return None
-    if isinstance(r, dict) and r.get('schema') == SCHEMA and isinstance(r.get('config'), dict): return r
-    warnings.warn(f'skipping {f}: not a result file of schema {SCHEMA}')
+        raise ValueError(f'{f} is not readable JSON ({type(e).__name__}: {e})') from None
+    if not (isinstance(r, dict) and r.get('schema') == SCHEMA and isinstance(r.get('config'), dict)):
+        raise ValueError(f'{f} is not a result file of schema {SCHEMA}')
+    try: core = core_keys(r['config'])
+    except ValueError as e: raise ValueError(f'{f} holds an unknown configuration ({e})') from None
+    if gaps := [k for k in RECORD_KEYS if k not in r] + [f'config.{k}' for k in core if k not in r['config']]:
+        raise ValueError(f'{f} holds an incomplete record (no {", ".join(gaps)})')
+    if not r['final']: raise ValueError(f'{f} holds a record without final metrics')
+    if r['name'] != Path(f).stem: raise ValueError(f'{f} holds the record of another run, {r["name"]!r}')
+    return r
+
+# %% ../nbs/12_results.ipynb #903d6756
+def _record(f:Path) -> dict|None:
+    "The result record in file `f`, or None (and a warning that names the file and why) if it is not a complete one."
+    try: return check_record(f)
+    except ValueError as e: warnings.warn(f'skipping {e}')
 
 # %% ../nbs/12_results.ipynb #8e4a0001
 def read_results(folder, **filters) -> list:
     "Every result record in `folder` whose config matches all `filters` (a value or a list of values)."
     match = lambda c: all(c.get(k) in (v if isinstance(v, (list, tuple)) else [v]) for k, v in filters.items())
     return [r for f in sorted(Path(folder).glob('*.json')) if (r := _record(f)) is not None and match(r['config'])]
+
+# %% ../nbs/12_results.ipynb #12843618
+def finished_run(out, name:str) -> dict|None:
+    "The record of run `name` in the folder `out` if it finished; None if not, its file set aside (renamed) if it was not complete."
+    f = Path(out)/f'{name}.json'
+    if not f.exists(): return None
+    try: return check_record(f)
+    except ValueError as e:
+        aside = f.with_name(f'{f.name}.bad-{time.strftime("%Y%m%dT%H%M%S")}-{os.getpid()}')
+        os.replace(f, aside)
+        warnings.warn(f'{e}: not a finished run; moved it to {aside.name} (kept) and the run will be trained again')
 
 # %% ../nbs/12_results.ipynb #8e4a0003
 def records(grid:str, budget:str, folder) -> list:

@@ -6,7 +6,7 @@ Docs: https://activations-repro.github.io/activations_repro/train.html.md"""
 
 # %% ../nbs/13_train.ipynb #cb394272
 from __future__ import annotations
-import contextlib, json, random, time
+import contextlib, random, time
 from functools import partial
 from pathlib import Path
 import numpy as np, torch
@@ -25,14 +25,15 @@ from .data import cifar_dls, tabular_dls, load_tabular, stratified_subset
 from .kernel import KAFNet, draw_anchors, link_curve, kaf_tron, knn_on_index
 from .models import get_model, decayed_weights
 from .configs import check_config, run_name, family, SAVE_WEIGHTS, NOT_IDENTITY, PAPER_B_NETS, TASKS
-from .results import make_record, claim_run, weights_path
-from .files import write_json_atomic, atomic_save
+from .results import make_record, claim_run, weights_path, finished_run
+from .files import write_json_atomic, atomic_save, writable_folder
 
 # %% auto #0
 __all__ = ['RAW_UNITS', 'FINAL_KEYS', 'new_hist', 'Recording', 'StepTimer', 'EpochStats', 'TrackActivationParams', 'LossTrace',
            'TrackKernel', 'RefreshAnchors', 'TimeLimit', 'EpochCheckpoint', 'restore', 'adam', 'L2Penalty',
            'RunLearner', 'loss_and_metric', 'target_scale', 'make_learner', 'final_metrics', 'num_threads', 'resume',
-           'fit_remaining', 'run_record', 'eval_counts', 'knn_final', 'publish', 'train_run', 'kaftron_run']
+           'fit_remaining', 'run_record', 'eval_counts', 'knn_final', 'publish', 'check_device', 'train_run',
+           'kaftron_run']
 
 # %% ../nbs/13_train.ipynb #c8e29b1c
 def new_hist() -> dict: return dict(epochs=[], a=[], trace=[], steps=0, train_s=0., train_cpu_s=0.)
@@ -397,6 +398,20 @@ def publish(learn, rec:dict, out:Path, ckpt:Path):
     write_json_atomic(rec, Path(out)/f"{rec['name']}.json")
     ckpt.unlink(missing_ok=True)
 
+# %% ../nbs/13_train.ipynb #a1b4d6be
+def check_device(device) -> torch.device|None:
+    "`device` as a torch device a run can train on (None: the CPU); a one-line error that says which ones there are."
+    if device is None: return None
+    try: d = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f'device {device!r} is not a torch device name: use cpu, or cuda / cuda:N on a GPU machine') from None
+    if d.type == 'cpu': return d
+    if d.type != 'cuda': raise ValueError(f'device {device!r} cannot train a run: use cpu, or cuda / cuda:N on a GPU machine')
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if not n: raise ValueError(f'device {device!r}: torch sees no CUDA GPU on this machine; leave out the device to train on the CPU')
+    if (d.index or 0) >= n: raise ValueError(f'device {device!r}: this machine has {n} CUDA GPU(s), cuda:0 to cuda:{n - 1}')
+    return d
+
 # %% ../nbs/13_train.ipynb #7c2e0054
 def train_run(cfg:dict,            # configuration, see `configs.check_config`
               out='results',       # folder of result files (checkpoints in out/checkpoints, weights in out/weights)
@@ -405,23 +420,17 @@ def train_run(cfg:dict,            # configuration, see `configs.check_config`
               ckpt_dir=None,       # checkpoints (default: out/checkpoints)
               cbs=()) -> dict|None: # extra fastai callbacks (e.g. reporting to a cluster scheduler)
     "Train one configuration and write its result file; returns the record (None if another process holds the run)."
-    cfg = check_config(cfg)
-    name, out = run_name(cfg), Path(out)
+    cfg, device, out = check_config(cfg), check_device(device), writable_folder(out)
+    name = run_name(cfg)
     if family(cfg) == 'kaftron': return kaftron_run(cfg, out)
     with claim_run(out, name) as mine, num_threads(cfg['threads']):
-        if (done := _finished(out, name)) or not mine: return done
+        if (done := finished_run(out, name)) or not mine: return done
         ckpt = Path(ckpt_dir or out/'checkpoints')/f'{name}.pth'
         learn, started = make_learner(cfg, device, ckpt, cbs), time.time()
         fit_remaining(learn, cfg['epochs'] - resume(learn, ckpt), progress)
         rec = run_record(learn, name, started, device)
         publish(learn, rec, out, ckpt)
     return rec
-
-# %% ../nbs/13_train.ipynb #7c2e0055
-def _finished(out:Path, name:str) -> dict|None:
-    "The record of run `name` if its result file exists in `out`."
-    f = Path(out)/f'{name}.json'
-    return json.loads(f.read_text()) if f.exists() else None
 
 # %% ../nbs/13_train.ipynb #bba1b7be
 def _synthetic_index(rng, d:int=10) -> tuple:
@@ -447,7 +456,7 @@ def kaftron_run(cfg:dict, out='results') -> dict:
     "One K-AF-tron/Isotron fit, written as a result file: cosine to the true direction (synthetic) and test RMSE."
     cfg = check_config(cfg)
     name = run_name(cfg)
-    if done := _finished(out, name): return done
+    if done := finished_run(out, name): return done
     started, rng = time.time(), np.random.default_rng(cfg['seed'])
     X, y, Xt, yt, w, variant = _synthetic_index(rng) if cfg['dataset'] == 'synthetic' else _housing_index(rng)
     t0 = time.perf_counter()

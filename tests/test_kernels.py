@@ -126,3 +126,48 @@ def test_the_kernel_outputs_estimate_has_the_same_bits_on_every_instruction_set_
         torch.set_num_threads(threads)
     ref = outs[('x86-64-v2', 1)]
     for k, v in outs.items(): assert all(torch.equal(p, q) for p, q in zip(v, ref)), k
+
+PROBE = ("import warnings, torch\nwarnings.simplefilter('always')\nfrom activations_repro.learnable import Exponential, kernels_for\n"
+         "with warnings.catch_warnings(record=True) as w:\n"
+         "    x = torch.randn(2, 3, 4, requires_grad=True); Exponential(3)(x).sum().backward(); Exponential()(torch.randn(0, 3))\n"
+         "print(kernels_for(x).name, *[str(i.message) for i in w if 'C kernels' in str(i.message)], sep='|')")
+
+def probe(cache, **env):
+    "(kernels used, [warnings about them]) of a fresh process that runs an activation forward and backward with `cache`."
+    import subprocess, sys
+    r = subprocess.run([sys.executable, '-c', PROBE], capture_output=True, text=True,
+                       env={**os.environ, 'ACTIVATIONS_REPRO_CACHE': str(cache), **env})
+    assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
+    name, *msgs = r.stdout.strip().splitlines()[-1].split('|')
+    return name, msgs
+
+def cached_library(cache) -> Path:
+    return next((Path(cache)/'kernels').glob('kernels-*.so'))
+
+def test_a_damaged_cached_library_is_rebuilt_not_loaded(tmp_path):
+    "A truncated or byte-flipped library in the cache (an interrupted copy, a full disk) is rebuilt with a warning naming it."
+    assert probe(tmp_path) == ('C', [])
+    so = cached_library(tmp_path)
+    for damage in (lambda b: b[:len(b)//2], lambda b: b[:64], lambda b: b'', lambda b: b[:1000] + bytes([b[1000] ^ 1]) + b[1001:]):
+        so.write_bytes(damage(so.read_bytes()))
+        name, msgs = probe(tmp_path)
+        assert name == 'C' and len(msgs) == 1 and f'rebuilding the cached C kernels {so}' in msgs[0], msgs
+        assert probe(tmp_path) == ('C', [])                          # rebuilt once, then loaded silently
+
+def test_the_cache_is_private_and_a_foreign_one_is_never_loaded(tmp_path):
+    "The cache folders are made 0700; a library others could have written is not loaded: built in a private folder instead."
+    assert probe(tmp_path/'mine') == ('C', [])
+    assert all((tmp_path/'mine'/p).stat().st_mode & 0o777 == 0o700 for p in ('', 'kernels'))
+    shared = tmp_path/'shared'/'kernels'; shared.mkdir(parents=True); shared.chmod(0o777)
+    planted = shared/cached_library(tmp_path/'mine').name
+    planted.write_bytes(b'\x7fELF not the kernels'); planted.with_suffix('.sha256').write_text('0')
+    name, msgs = probe(tmp_path/'shared')
+    assert name == 'C' and len(msgs) == 1 and f'not loading the C kernels from {planted}' in msgs[0] and 'can be written by others' in msgs[0]
+
+@pytest.mark.parametrize('cc,kernels,says', [('cc -O0', 'C', None), ('true', 'tensor operations', "'true' exited 0 but wrote nothing"),
+                                             ('false', 'tensor operations', 'failed (exit code 1): no message'),
+                                             ('/nonexistent/cc', 'tensor operations', "cannot run the C compiler '/nonexistent/cc'")])
+def test_the_compiler_variable_is_read_as_build_systems_do(tmp_path, cc, kernels, says):
+    "CC may carry flags; a CC that fails, or that is not a compiler, is named in the one warning, with its exit code."
+    name, msgs = probe(tmp_path, CC=cc)
+    assert name == kernels and (msgs == [] if says is None else len(msgs) == 1 and says in msgs[0]), msgs

@@ -337,3 +337,21 @@ def test_op_path_on_every_device(device, cls, n, cl):
     for u, v in ((y, yr), (gx, gxr), (ga, gar)): torch.testing.assert_close(u, v, rtol=1e-9, atol=1e-12)
     assert torch.autograd.gradcheck(m, (x,))
     if not cl: torch.testing.assert_close(torch.compile(m)(x), y)
+
+EMPTY = """
+import itertools, torch
+from activations_repro.learnable import Exponential, Rational
+for M, n, dt, shape in itertools.product((Exponential, Rational), (1, 4, None), (torch.float32, torch.float64, torch.float16),
+                                         [(0,), (0, 4), (2, 0, 4), (0, 3, 5, 4), (3, 0, 5, 4)]):
+    if n != 1 and len(shape) < 2: continue
+    m, x = M(n, channel_dim=-1), torch.randn(shape, dtype=dt, requires_grad=True)
+    y = m(x); y.sum().backward()
+    assert y.shape == x.grad.shape == shape and not m.a.grad.any(), (M, n, dt, shape)
+print('ok')
+"""
+
+def test_an_empty_tensor_never_ends_the_process():
+    "Every module form (per layer, per channel, lazy), dtype and empty shape, in a process of its own: empty output and gradients."
+    import subprocess, sys
+    r = subprocess.run([sys.executable, '-c', EMPTY], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == 'ok', (r.returncode, r.stderr[-1500:])

@@ -5,7 +5,7 @@
    below BIG/2):
        n = v clamped to [-lim, 0]      -inf, and any v below -lim, give the saturation -c without overflow (p|n| <= 2^K)
        q = 1 + p|n|
-       f = n/q for v < 0, v otherwise
+       f = n/q for v <= 0, v otherwise (so -0.0 stays -0.0)
    the backward's dL/dv = g*w*w with w = 1/q (1 for v >= 0) and, per channel, S = sum g*u*f (Exponential) or sum g*u*u
    (Rational) with u = p*f; dL/da = -S or -sign(a)*S is applied by the caller.
 
@@ -23,11 +23,21 @@ static inline T NAME(denominator)(T v, T p, T lim, T* n) {
   return 1 + p*-m;
 }
 
+/* v > 0 ? v : f, as a bit mask (no jump): -0.0 stays -0.0 (as in torch.relu), NaN stays NaN */
+static inline T NAME(select)(T v, T f) {
+  U bv, bf, keep = (U)(v > 0) - 1;        /* v > 0: no bit of f kept; otherwise every bit */
+  memcpy(&bv, &v, sizeof bv);
+  memcpy(&bf, &f, sizeof bf);
+  bv = (bv & ~keep) | (bf & keep);
+  memcpy(&v, &bv, sizeof bv);
+  return v;
+}
+
 /* forward over len consecutive elements that share one parameter */
 static void NAME(fwd_run)(const T* restrict x, T* restrict y, T p, T lim, int64_t len) {
   for (int64_t i = 0; i < len; i++) {  /* vectorised */
     T n, q = NAME(denominator)(x[i], p, lim, &n), f = n/q;
-    y[i] = f + (x[i] > 0 ? x[i] : 0);     /* one of the two terms is zero */
+    y[i] = NAME(select)(x[i], f);
   }
 }
 
@@ -35,7 +45,7 @@ static void NAME(fwd_run)(const T* restrict x, T* restrict y, T p, T lim, int64_
 static void NAME(fwd_across)(const T* restrict x, T* restrict y, const T* restrict p, const T* restrict lim, int64_t C) {
   for (int64_t k = 0; k < C; k++) {  /* vectorised */
     T n, q = NAME(denominator)(x[k], p[k], lim[k], &n), f = n/q;
-    y[k] = f + (x[k] > 0 ? x[k] : 0);
+    y[k] = NAME(select)(x[k], f);
   }
 }
 
@@ -83,6 +93,7 @@ static void NAME(pieces)(int64_t outer, int64_t C, int64_t inner, int64_t* per_r
 
 void NAME(ar_fwd)(const T* x, T* y, const T* p, const T* lim, int64_t outer, int64_t C, int64_t inner, int nt) {
   int64_t per_row, rows, n;
+  if (outer*C*inner == 0) return;         /* an empty tensor: nothing to read (its data pointer may be null) */
   NAME(pieces)(outer, C, inner, &per_row, &rows, &n);
   #pragma omp parallel for schedule(static) num_threads(nt) if(nt > 1)
   for (int64_t q = 0; q < n; q++) {
@@ -99,6 +110,8 @@ void NAME(ar_fwd)(const T* x, T* y, const T* p, const T* lim, int64_t outer, int
 int NAME(ar_bwd)(const T* g, const T* x, const T* p, const T* lim, T* gx, T* sums, int rational,
                  int64_t outer, int64_t C, int64_t inner, int nt) {
   int64_t per_row, rows, n, width = inner > 1 ? 1 : C;
+  for (int64_t k = 0; k < C; k++) sums[k] = 0;
+  if (outer*C*inner == 0) return 0;
   NAME(pieces)(outer, C, inner, &per_row, &rows, &n);
   T* part = calloc(n*width + 1, sizeof(T));
   if (!part) return 1;
@@ -112,7 +125,6 @@ int NAME(ar_bwd)(const T* g, const T* x, const T* p, const T* lim, T* gx, T* sum
         NAME(bwd_across)(g + o*C, x + o*C, gx + o*C, p, lim, rational, part + q*C, C);
     }
   }
-  for (int64_t k = 0; k < C; k++) sums[k] = 0;
   for (int64_t q = 0; q < n; q++) {
     if (inner > 1) sums[(q/per_row) % C] += part[q];
     else for (int64_t k = 0; k < C; k++) sums[k] += part[q*C + k];
