@@ -11,7 +11,7 @@ import numpy as np, torch
 from torch import nn, Tensor
 from torch.utils.checkpoint import checkpoint
 from torch.autograd.function import once_differentiable
-from .learnable import c_kernels
+from .kernels import c_kernels
 from fastcore.basics import patch
 
 # %% auto #0

@@ -6,490 +6,33 @@ Docs: https://activations-repro.github.io/activations_repro/learnable.html.md"""
 
 # %% ../nbs/02_learnable.ipynb #06284424
 from __future__ import annotations
-import ctypes, hashlib, importlib.resources, math, numbers, os, platform, shlex, subprocess, tempfile, warnings
-from pathlib import Path
-from typing import Callable, NamedTuple
+import math, numbers
+from typing import Callable
 import torch
 from torch import nn, Tensor
 from torch.nn.modules.lazy import LazyModuleMixin
 from torch.nn.parameter import UninitializedParameter
-from .files import cache_dir, file_lock, atomic_path, unsafe
+from .kernels import activation, reference_forward
 
 # %% auto #0
-__all__ = ['ACTS', 'KERNEL_SOURCE', 'KERNEL_FLAGS', 'C_KERNELS', 'TRITON_KERNELS', 'TENSOR_KERNELS', 'scaled_negative_backward',
-           'scaled_negative', 'PAPER_INIT', 'ACTIVATIONS', 'CHANNELS_FIRST', 'CHANNELS_LAST', 'naive_exponential',
-           'inverse_scale', 'clamp_bound', 'negative_part', 'reference_forward', 'reference_partials',
-           'compile_kernels', 'cpu_flags', 'kernel_path', 'load_kernels', 'c_kernels', 'layout', 'kernel_constants',
-           'param_grad', 'c_forward', 'c_backward', 'torch_forward', 'torch_backward', 'triton_module',
-           'triton_forward', 'triton_backward', 'Kernels', 'kernels_for', 'reference_grads', 'EagerActivation',
-           'ReferenceActivation', 'use_op', 'exponential', 'rational', 'Exponential', 'Rational', 'LazyExponential',
-           'LazyRational', 'make_activation', 'Hooks', 'evaluating', 'PerCallSite', 'channel_axis', 'swap_activations',
-           'activation_params', 'plot_activations', 'finite_sweep']
-
-# %% ../nbs/02_learnable.ipynb #d0c28872
-def naive_exponential(x:Tensor, a:Tensor) -> Tensor:
-    "Reference only: the textbook `torch.where` form. Its forward is right; its gradient can be NaN."
-    c = torch.exp(a)
-    return torch.where(x < 0, c*x/(c - x), x)
-
-# %% ../nbs/02_learnable.ipynb #a1b20001
-ACTS = ('exponential', 'rational')     # the two learnable types of this package
-
-def inverse_scale(a:Tensor, act:str) -> Tensor:
-    "p = 1/c: e^-a (Exponential) or 1/|a| (Rational), clamped to the largest finite value (p = inf is the ReLU limit)."
-    p = torch.exp(-a) if act == 'exponential' else torch.reciprocal(a.abs())
-    return p.clamp(max=torch.finfo(a.dtype).max)
-
-# %% ../nbs/02_learnable.ipynb #a1b20004
-def clamp_bound(p:Tensor) -> Tensor:
-    "lim = min(max, c 2^K) for each p = 1/c: below -lim the activation is its saturation -c, and p|v| cannot overflow."
-    big = torch.finfo(p.dtype).max
-    return torch.reciprocal(p.detach()).mul_(2.**(math.frexp(big)[1] - 2)).clamp_(max=big)
-
-# %% ../nbs/02_learnable.ipynb #a1b20007
-def negative_part(x:Tensor, p:Tensor, lim:Tensor) -> tuple[Tensor, Tensor]:
-    "(n, q): x clamped to [-lim, 0], and q = 1 + p|n|. The activation is relu(x) + n/q; its slope is 1/q²."
-    n = torch.maximum(x.clamp(max=0), -lim)
-    return n, 1 - p*n
-
-# %% ../nbs/02_learnable.ipynb #a1b20010
-def _opmath(dt): return dt if dt in (torch.float32, torch.float64) else torch.float32
-
-# %% ../nbs/02_learnable.ipynb #a1b20011
-def reference_forward(x:Tensor, a:Tensor, act:str) -> Tensor:
-    "The activation from tensor operations, `a` broadcast against `x`: relu(x) + n/q."
-    dt = _opmath(x.dtype)
-    xo, p = x.to(dt), inverse_scale(a.to(dt), act)
-    n, q = negative_part(xo, p, clamp_bound(p))
-    return (torch.relu(xo) + n/q).to(x.dtype)
-
-# %% ../nbs/02_learnable.ipynb #a1b20013
-def reference_partials(x:Tensor, a:Tensor, act:str) -> tuple[Tensor, Tensor]:
-    "(df/dx, df/da) elementwise, as differentiable tensor operations: w² (w = 1/q), and -u f or -sign(a) u² (u = p f)."
-    dt = _opmath(x.dtype)
-    x, a = x.to(dt), a.to(dt)
-    p = inverse_scale(a, act)
-    n, q = negative_part(x, p, clamp_bound(p))
-    w = torch.reciprocal(q)
-    f = n*w
-    u = p*f
-    return w*w, (-u*f if act == 'exponential' else -torch.sign(a)*u*u)
-
-# %% ../nbs/02_learnable.ipynb #a1b20014
-KERNEL_SOURCE = Path(str(importlib.resources.files('activations_repro')))/'csrc'/'kernels.c'
-
-# %% ../nbs/02_learnable.ipynb #a1b20017
-KERNEL_FLAGS = ('-O3', '-ffp-contract=off', '-fPIC', '-shared')
-
-# %% ../nbs/02_learnable.ipynb #a1b20018
-def compile_kernels(out:Path,                # the shared library to write
-                    march:str|None='native', # instruction set (`-march=`), None for the compiler's default
-                    openmp:bool=True,        # split large tensors over PyTorch's CPU threads
-                    cc:str|None=None,        # the C compiler, with its own flags if any (default: $CC, else cc)
-                    extra=()) -> Path:
-    "Compile the C kernels into `out`; a failure raises with the compiler's own message and exit code."
-    cmd = [*shlex.split(cc or os.environ.get('CC') or 'cc'), *KERNEL_FLAGS, *([f'-march={march}'] if march else []),
-           *(['-fopenmp'] if openmp else []), *extra, '-o', str(out), str(KERNEL_SOURCE)]
-    try: r = subprocess.run(cmd, capture_output=True, text=True)
-    except OSError as e:
-        raise RuntimeError(f'cannot run the C compiler {cmd[0]!r} ({e.strerror}): install one, or set CC to one') from None
-    if r.returncode:
-        raise RuntimeError(f'{" ".join(cmd)} failed (exit code {r.returncode}): {r.stderr.strip()[:1500] or "no message"}')
-    if not Path(out).is_file() or not Path(out).stat().st_size:
-        raise RuntimeError(f'the C compiler {cmd[0]!r} exited 0 but wrote nothing to {out}: is CC a C compiler?')
-    return Path(out)
-
-# %% ../nbs/02_learnable.ipynb #a1b20021
-def cpu_flags() -> str:
-    "The CPU's instruction-set flags (Linux: /proc/cpuinfo), or the processor's name elsewhere."
-    try: return next(l for l in open('/proc/cpuinfo') if l.startswith(('flags', 'Features'))).split(':', 1)[1].strip()
-    except (OSError, StopIteration): return f'{platform.machine()} {platform.processor()}'
-
-# %% ../nbs/02_learnable.ipynb #a1b20022
-def kernel_path(flags:str|None=None) -> Path:
-    "Where the kernels built for the CPU with instruction-set `flags` (default: this one's) are cached."
-    src = b''.join(p.read_bytes() for p in sorted(KERNEL_SOURCE.parent.glob('*.[ch]')))
-    tag = hashlib.sha1(src + ' '.join((os.environ.get('CC') or 'cc',) + KERNEL_FLAGS).encode()).hexdigest()[:10]
-    cpu = hashlib.sha1(f'{platform.machine()} {cpu_flags() if flags is None else flags}'.encode()).hexdigest()[:10]
-    return cache_dir('kernels')/f'kernels-{tag}-{cpu}.so'
-
-# %% ../nbs/02_learnable.ipynb #a1b20024
-def _damage(so:Path) -> str|None:
-    "Why the cached library `so` may not be loaded as it is (missing, or not the file its build wrote); None if it may."
-    stamp = so.with_suffix('.sha256')
-    if not so.exists(): return 'missing'
-    if not stamp.exists(): return 'no checksum beside it'
-    if hashlib.sha256(so.read_bytes()).hexdigest() != stamp.read_text().strip():
-        return 'it does not match the checksum written with it (a truncated or damaged copy)'
-
-def _build(so:Path) -> Path:
-    "Build the kernels into `so` once (one process compiles, others wait), with OpenMP and -march=native if they work."
-    if _damage(so) is None: return so
-    with file_lock(so.parent/'.compile.lock'):
-        if (why := _damage(so)) is None: return so
-        if why != 'missing': warnings.warn(f'activations_repro: rebuilding the cached C kernels {so}: {why}')
-        errors = []
-        for march, openmp in (('native', True), ('native', False), (None, False)):
-            try:
-                with atomic_path(so) as tmp:
-                    compile_kernels(tmp, march, openmp)
-                    with atomic_path(so.with_suffix('.sha256')) as st: st.write_text(hashlib.sha256(tmp.read_bytes()).hexdigest())
-                return so
-            except RuntimeError as e:
-                errors.append(str(e))
-                if 'cannot run' in errors[-1] or 'wrote nothing' in errors[-1]: break
-        raise RuntimeError(errors[-1])
-
-# %% ../nbs/02_learnable.ipynb #a1b20025
-def load_kernels(path:Path):
-    "The C kernels in the shared library `path`, with their argument types (ctypes)."
-    lib = ctypes.CDLL(str(path))
-    P, I, N = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
-    for s in ('f32', 'f64'):
-        getattr(lib, f'ar_fwd_{s}').argtypes = [P, P, P, P, I, I, I, N]
-        getattr(lib, f'ar_bwd_{s}').argtypes = [P, P, P, P, P, P, N, I, I, I, N]
-    F = ctypes.c_float
-    # the kernel output's Gaussian estimate (chapter 03)
-    lib.nw_fwd_f32.argtypes = [P, P, P, F, P, P, P, P, I, I, I, N]
-    lib.nw_bwd_f32.argtypes = [P, P, P, P, F, P, P, P, P, P, P, P, P, I, I, I, N]
-    return lib
-
-# %% ../nbs/02_learnable.ipynb #a1b20091
-def _private(so:Path) -> Path:
-    "`so`, or the same name in a new private folder (with a warning) where someone else could have written `so` or its folder."
-    why = unsafe(so.parent) or (unsafe(so) if so.exists() else None)
-    if why is None: return so
-    alt = Path(tempfile.mkdtemp(prefix='activations_repro-kernels-'))/so.name
-    warnings.warn(f'activations_repro: not loading the C kernels from {so}: {why}; building them in {alt.parent} instead')
-    return alt
-
-# what this process loaded: 'c' (the ctypes library or None), 'triton' (the module or None)
-_KERNELS = {}
-
-def c_kernels():
-    "The C kernels, built once per machine; None, with one warning that says why, where they cannot be built or loaded."
-    if 'c' not in _KERNELS:
-        try: _KERNELS['c'] = load_kernels(_build(_private(kernel_path())))
-        except (RuntimeError, OSError, AttributeError) as e:
-            warnings.warn(f'activations_repro: the C kernels are not used ({e}); the learnable activations run on the slower '
-                          f'tensor-operation kernels')
-            _KERNELS['c'] = None
-    return _KERNELS['c']
-
-# %% ../nbs/02_learnable.ipynb #a1b20027
-def _dense(x:Tensor) -> bool:
-    "True if the elements of x fill a block of memory without gaps or overlaps, in some order of its dims."
-    expect = 1
-    for stride, size in sorted((st, s) for s, st in zip(x.shape, x.stride()) if s != 1):
-        if stride != expect: return False
-        expect *= size
-    return True
-
-# %% ../nbs/02_learnable.ipynb #a1b20028
-def layout(x:Tensor, dim:int, n:int) -> tuple:
-    "(x, outer, C, inner): how the kernels read `x` for `n` parameters along `dim` (x copied if not dense)."
-    if not _dense(x): x = x.contiguous()
-    if n == 1: return x, 1, 1, x.numel()
-    order = sorted(range(x.dim()), key=lambda d: -x.stride(d))          # outermost first
-    i = order.index(dim % x.dim())
-    return x, math.prod(x.shape[d] for d in order[:i]), x.shape[dim], math.prod(x.shape[d] for d in order[i + 1:])
-
-# %% ../nbs/02_learnable.ipynb #a1b20031
-def kernel_constants(a:Tensor, act:str, dt) -> tuple[Tensor, Tensor]:
-    "(p, lim) per channel, as contiguous vectors of dtype `dt`."
-    p = inverse_scale(a.detach().reshape(-1).to(dt), act)
-    return p.contiguous(), clamp_bound(p).contiguous()
-
-# %% ../nbs/02_learnable.ipynb #a1b20032
-def param_grad(sums:Tensor, a:Tensor, act:str) -> Tensor:
-    "dL/da from the kernels' per-channel sums S: -S (Exponential) or -sign(a) S (Rational), shaped and typed as `a`."
-    if act == 'rational': sums = torch.sign(a.detach().reshape(-1).to(sums.dtype))*sums
-    return (-sums).reshape(a.shape).to(a.dtype)
-
-# %% ../nbs/02_learnable.ipynb #a1b20033
-_SUFFIX = {torch.float32: 'f32', torch.float64: 'f64'}
-
-def _threads(n:int) -> int: return torch.get_num_threads() if n >= 1 << 17 else 1     # small tensors: one thread
-
-# %% ../nbs/02_learnable.ipynb #0869029f
-def c_forward(x:Tensor, a:Tensor, act:str, dim:int) -> Tensor:
-    "f(x) by the C kernel, for the parameter vector `a` (1 value, or one per channel along `dim`)."
-    xs, outer, C, inner = layout(x, dim, a.numel())
-    p, lim = kernel_constants(a, act, x.dtype)
-    y = torch.empty_like(xs)
-    getattr(c_kernels(), f'ar_fwd_{_SUFFIX[x.dtype]}')(xs.data_ptr(), y.data_ptr(), p.data_ptr(), lim.data_ptr(),
-                                                       outer, C, inner, _threads(xs.numel()))
-    return y
-
-# %% ../nbs/02_learnable.ipynb #18320054
-def c_backward(g:Tensor, x:Tensor, a:Tensor, act:str, dim:int) -> tuple[Tensor, Tensor]:
-    "(dL/dx, dL/da) by the C kernel, from the incoming gradient `g`."
-    xs, outer, C, inner = layout(x, dim, a.numel())
-    gs = g if g.stride() == xs.stride() else torch.empty_like(xs).copy_(g)     # read in the same order as x
-    p, lim = kernel_constants(a, act, x.dtype)
-    gx, sums = torch.empty_like(xs), torch.empty(C, dtype=x.dtype)
-    rc = getattr(c_kernels(), f'ar_bwd_{_SUFFIX[x.dtype]}')(gs.data_ptr(), xs.data_ptr(), p.data_ptr(), lim.data_ptr(),
-                                                            gx.data_ptr(), sums.data_ptr(), int(act == 'rational'),
-                                                            outer, C, inner, _threads(xs.numel()))
-    if rc: raise MemoryError('the C kernel could not allocate the buffer of its partial sums')
-    return gx, param_grad(sums, a, act)
-
-# %% ../nbs/02_learnable.ipynb #a1b20038
-def _along(t:Tensor, x:Tensor, dim:int) -> Tensor:
-    "The vector `t` (1 value, or one per channel) shaped to broadcast against `x` along `dim`."
-    return t if t.numel() == 1 else t.view([-1 if d == dim % x.dim() else 1 for d in range(x.dim())])
-
-# %% ../nbs/02_learnable.ipynb #a1b20039
-_PIECE = 1 << 19     # elements per piece of the tensor-operation kernels
-
-def _pieces(x:Tensor, channel:int|None) -> tuple[int, list]:
-    "(d, [(start, length), ...]): pieces of about `_PIECE` elements of `x` along its outermost dim in memory."
-    d = max((i for i in range(x.dim()) if i != channel), key=lambda i: (x.shape[i] > 1, x.stride(i)))
-    step = max(1, _PIECE*x.shape[d]//max(1, x.numel()))
-    return d, [(i, min(step, x.shape[d] - i)) for i in range(0, x.shape[d], step)]
-
-# %% ../nbs/02_learnable.ipynb #a1b20090
-def _flat(t:Tensor) -> Tensor:
-    "A dense tensor as a 1-d view, in its memory order."
-    return t.permute(sorted(range(t.dim()), key=lambda d: -t.stride(d))).reshape(-1)
-
-# %% ../nbs/02_learnable.ipynb #a1b20088
-def _denominator_into(xc:Tensor, p, neg_lim, n:Tensor, q:Tensor):
-    "Write n = xc clamped to [-lim, 0] and q = 1 + p|n| into the buffers `n` and `q` (p, -lim: numbers or vectors)."
-    if isinstance(neg_lim, float): torch.clamp(xc, neg_lim, 0., out=n)     # one parameter: the fast scalar paths
-    else: torch.maximum(torch.clamp(xc, max=0., out=n), neg_lim, out=n)
-    torch.mul(n, -p, out=q).add_(1)
-
-# %% ../nbs/02_learnable.ipynb #a1b20089
-def _tensor_setup(x:Tensor, a:Tensor, act:str, dim:int):
-    "x (dense), the computation dtype, (p, -lim) as numbers (one parameter) or vectors along `dim`, and the pieces."
-    if not _dense(x): x = x.contiguous()
-    dt, one = _opmath(x.dtype), a.numel() == 1
-    p, lim = kernel_constants(a, act, dt)
-    consts = (p.item(), -lim.item()) if one else (_along(p, x, dim), _along(-lim, x, dim))
-    return x, dt, consts, _pieces(x, None if one else dim % x.dim())
-
-# %% ../nbs/02_learnable.ipynb #a1b20040
-@torch.no_grad()
-def torch_forward(x:Tensor, a:Tensor, act:str, dim:int) -> Tensor:
-    "f(x) by tensor operations, piece by piece (any device and float dtype)."
-    if x.dim() == 0: return torch_forward(x.reshape(1), a, act, 0).reshape(())
-    x, dt, (p, neg_lim), (d, pieces) = _tensor_setup(x, a, act, dim)
-    y, n = torch.empty_like(x), None
-    for i, k in pieces:
-        xc = x.narrow(d, i, k).to(dt)
-        if n is None or n.shape != xc.shape: n, q = torch.empty_like(xc), torch.empty_like(xc)
-        _denominator_into(xc, p, neg_lim, n, q)
-        f = n.div_(q)
-        if dt == x.dtype: torch.maximum(xc, f, out=y.narrow(d, i, k))        # relu(x) + n/q: the larger of x and n/q
-        else: y.narrow(d, i, k).copy_(torch.maximum(xc, f))
-    return y
-
-# %% ../nbs/02_learnable.ipynb #a1b20041
-@torch.no_grad()
-def torch_backward(g:Tensor, x:Tensor, a:Tensor, act:str, dim:int) -> tuple[Tensor, Tensor]:
-    "(dL/dx, dL/da) by tensor operations, piece by piece."
-    if x.dim() == 0:
-        gx, ga = torch_backward(g.reshape(1), x.reshape(1), a, act, 0)
-        return gx.reshape(()), ga
-    x, dt, (p, neg_lim), (d, pieces) = _tensor_setup(x, a, act, dim)
-    gx, n, sums = torch.empty_like(x), None, 0
-    other = [i for i in range(x.dim()) if a.numel() == 1 or i != dim % x.dim()]
-    for i, k in pieces:
-        xc, gc = x.narrow(d, i, k).to(dt), g.narrow(d, i, k).to(dt)
-        if n is None or n.shape != xc.shape: n, w = torch.empty_like(xc), torch.empty_like(xc)
-        _denominator_into(xc, p, neg_lim, n, w)
-        w.reciprocal_()
-        gw = torch.mul(gc, w, out=gx.narrow(d, i, k) if dt == x.dtype else None).mul_(w)     # g w², w = 1/q
-        if dt != x.dtype: gx.narrow(d, i, k).copy_(gw)
-        f = n.mul_(w)
-        # |u| <= 1: g u f and g u u overflow only if the result does
-        u = torch.mul(f, p, out=w)
-        t, v = (torch.mul(u, gc, out=n), u) if act == 'rational' else (u.mul_(gc), f)
-        sums = sums + (torch.dot(_flat(t), _flat(v)) if a.numel() == 1 else t.mul_(v).sum(other))
-    return gx, param_grad(torch.as_tensor(sums, dtype=dt).reshape(-1), a, act)
-
-# %% ../nbs/02_learnable.ipynb #c5707c1c
-def triton_module():
-    "The `triton_kernels` module, imported at the first call; None where Triton cannot be imported."
-    if 'triton' not in _KERNELS:
-        try: from activations_repro import triton_kernels as tk
-        except ImportError: tk = None
-        _KERNELS['triton'] = tk
-    return _KERNELS['triton']
-
-# %% ../nbs/02_learnable.ipynb #a1b20044
-def _blocks(n:int, block:int=1024) -> tuple: return ((n + block - 1)//block,)
-
-def triton_forward(x:Tensor, a:Tensor, act:str, dim:int) -> Tensor:
-    "f(x) by the Triton kernel (CUDA; float32/float64)."
-    xs, outer, C, inner = layout(x, dim, a.numel())
-    p, lim = kernel_constants(a, act, x.dtype)
-    y = torch.empty_like(xs)
-    triton_module().fwd[_blocks(xs.numel())](xs, y, p, lim, xs.numel(), C, inner, BLOCK=1024)
-    return y
-
-# %% ../nbs/02_learnable.ipynb #a1b20045
-def triton_backward(g:Tensor, x:Tensor, a:Tensor, act:str, dim:int) -> tuple[Tensor, Tensor]:
-    "(dL/dx, dL/da) by the Triton kernel."
-    xs, outer, C, inner = layout(x, dim, a.numel())
-    gs = g if g.stride() == xs.stride() else torch.empty_like(xs).copy_(g)
-    p, lim = kernel_constants(a, act, x.dtype)
-    gx, sums = torch.empty_like(xs), torch.zeros(C, dtype=x.dtype, device=x.device)
-    triton_module().bwd[_blocks(xs.numel())](gs, xs, p, lim, gx, sums, xs.numel(), C, inner, RATIONAL=act == 'rational',
-                                             ONE=C == 1, BLOCK=1024)
-    return gx, param_grad(sums, a, act)
-
-# %% ../nbs/02_learnable.ipynb #a1b20048
-class Kernels(NamedTuple):
-    "A forward `(x, a, act, dim) -> y` and a backward `(g, x, a, act, dim) -> (dL/dx, dL/da)` of the same formula."
-    name: str
-    forward: Callable
-    backward: Callable
-
-# %% ../nbs/02_learnable.ipynb #a1b2004c
-C_KERNELS = Kernels('C', c_forward, c_backward)
-TRITON_KERNELS = Kernels('Triton', triton_forward, triton_backward)
-TENSOR_KERNELS = Kernels('tensor operations', torch_forward, torch_backward)
-
-# %% ../nbs/02_learnable.ipynb #a1b20049
-def kernels_for(x:Tensor) -> Kernels:
-    "The kernels for `x`: C on the CPU (float32/64, where they could be built), Triton on CUDA, else tensor operations."
-    if x.device.type == 'cpu' and x.dtype in _SUFFIX and c_kernels() is not None: return C_KERNELS
-    if x.device.type == 'cuda' and x.dtype in _SUFFIX and triton_module() is not None: return TRITON_KERNELS
-    return TENSOR_KERNELS
-
-# %% ../nbs/02_learnable.ipynb #a1b20092
-def _custom_op(name:str, impl:Callable, fake:Callable, vjp:Callable, setup_context:Callable):
-    "The custom op `name` with its fake and its derivative (a notebook run beside this module reuses the module's op)."
-    from torch._library.custom_ops import OPDEFS
-    # replacing it would unregister it later
-    if name in OPDEFS and __name__ != 'activations_repro.learnable': return OPDEFS[name]
-    op = torch.library.custom_op(name, impl, mutates_args=())
-    op.register_fake(fake)
-    op.register_autograd(vjp, setup_context=setup_context)
-    return op
-
-# %% ../nbs/02_learnable.ipynb #a1b20057
-def reference_grads(g:Tensor, x:Tensor, a:Tensor, act:str) -> tuple[Tensor, Tensor]:
-    "(dL/dx, dL/da) from `reference_partials`, `a` broadcast against `x`: differentiable (for second derivatives)."
-    dx, da = reference_partials(x, a, act)
-    g = g.to(dx.dtype)
-    return (g*dx).to(x.dtype), (g*da).sum_to_size(a.shape).to(a.dtype)
-
-# %% ../nbs/02_learnable.ipynb #a1b20056
-def _keep_inputs(ctx, inputs, output):
-    *tensors, ctx.act, ctx.dim = inputs
-    ctx.save_for_backward(*tensors)
-
-def _backward_vjp(ctx, ggx, gga):
-    g, x, a = ctx.saved_tensors
-    def grads(g_, x_, a_):
-        gx, ga = reference_grads(g_, x_, _along(a_, x_, ctx.dim), ctx.act)
-        return gx, ga.reshape(a_.shape)
-    _, vjp = torch.func.vjp(grads, g, x, a)
-    return *vjp((torch.zeros_like(x) if ggx is None else ggx, torch.zeros_like(a) if gga is None else gga)), None, None
-
-# %% ../nbs/02_learnable.ipynb #a1b20055
-def _backward_kernels(g:Tensor, x:Tensor, a:Tensor, act:str, dim:int) -> tuple[Tensor, Tensor]:
-    "(dL/dx, dL/da) of `scaled_negative` for the incoming gradient `g`."
-    return kernels_for(x).backward(g, x, a, act, dim)
-
-scaled_negative_backward = _custom_op('activations_repro::scaled_negative_backward', _backward_kernels,
-                                      lambda g, x, a, act, dim: (torch.empty_like(x), torch.empty_like(a)),
-                                      _backward_vjp, _keep_inputs)
-
-# %% ../nbs/02_learnable.ipynb #a1b20054
-def _forward_kernels(x:Tensor, a:Tensor, act:str, dim:int) -> Tensor:
-    "The activation `act` as one op: f(x) for the parameter vector `a` (1 value, or one per channel along `dim`)."
-    return kernels_for(x).forward(x, a, act, dim)
-
-def _forward_vjp(ctx, g):
-    x, a = ctx.saved_tensors
-    return *scaled_negative_backward(g, x, a, ctx.act, ctx.dim), None, None
-
-scaled_negative = _custom_op('activations_repro::scaled_negative', _forward_kernels,
-                             lambda x, a, act, dim: torch.empty_like(x), _forward_vjp, _keep_inputs)
-
-# %% ../nbs/02_learnable.ipynb #b9b00d89
-class EagerActivation(torch.autograd.Function):
-    "`scaled_negative` for eager calls: the same kernels without the op's dispatch; second derivatives by the backward op."
-    @staticmethod
-    def forward(ctx, x:Tensor, a:Tensor, act:str, dim:int) -> Tensor:    # ctx here: a `setup_context` function costs more per call
-        _keep_inputs(ctx, (x, a, act, dim), None)
-        return _forward_kernels(x, a, act, dim)
-    @staticmethod
-    def backward(ctx, g):
-        if torch.is_grad_enabled(): return _forward_vjp(ctx, g)       # create_graph: the op's derivative, differentiable
-        return *_backward_kernels(g, *ctx.saved_tensors, ctx.act, ctx.dim), None, None
-
-# %% ../nbs/02_learnable.ipynb #8c7f6cf9
-class ReferenceActivation(torch.autograd.Function):
-    "The activation from the reference formulas (`a` broadcast against `x`), with analytic, differentiable derivatives."
-    generate_vmap_rule = True
-    @staticmethod
-    def forward(x, a, act): return reference_forward(x, a, act)
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        x, a, ctx.act = inputs
-        ctx.save_for_backward(x, a)
-        ctx.save_for_forward(x, a)
-    @staticmethod
-    def backward(ctx, g):
-        gx, ga = reference_grads(g, *ctx.saved_tensors, ctx.act)
-        return gx if ctx.needs_input_grad[0] else None, ga if ctx.needs_input_grad[1] else None, None
-    @staticmethod
-    def jvp(ctx, tx, ta, _):
-        x, a = ctx.saved_tensors
-        dx, da = reference_partials(x, a, ctx.act)
-        return sum(d*t.to(d.dtype) for d, t in ((dx, tx), (da, ta)) if t is not None).to(x.dtype)
-
-# %% ../nbs/02_learnable.ipynb #a1b20062
-def use_op(x:Tensor) -> bool:
-    "True where the activation runs on the kernels (the custom op, or eager its kernels): float32/64; not export, torch.func."
-    if x.dtype not in _SUFFIX: return False
-    if torch.compiler.is_compiling(): return not torch.compiler.is_exporting()
-    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.autograd.forward_ad._current_level >= 0:
-        return False
-    return not torch._C._are_functorch_transforms_active()
-
-# %% ../nbs/02_learnable.ipynb #d4252125
-def _parameter_vector(x:Tensor, a, dim:int, who:str) -> Tensor:
-    "Check `x` against the parameters `a` (a number, or 1 or C values along `dim`); `a` as a vector on x's device."
-    if not isinstance(x, Tensor): raise TypeError(f'{who} expects a torch.Tensor, got {type(x).__name__}')
-    if not x.is_floating_point(): raise TypeError(f'{who} expects a floating-point tensor, got {x.dtype}')
-    try: a = torch.as_tensor(a, device=x.device)
-    except (TypeError, ValueError, RuntimeError):
-        raise TypeError(f'{who}: the parameter a must be a number, a list of numbers or a tensor, got {type(a).__name__} {a!r}') from None
-    a = a.reshape(1) if a.dim() == 0 else a
-    if a.dim() != 1:
-        raise ValueError(f'{who}: the parameter must be a vector (1 or C values), got shape {tuple(a.shape)}')
-    n = a.numel()
-    if n == 1: return a
-    if x.dim() < 2:
-        raise ValueError(f'{who} has {n} parameters (one per channel) but the input of shape {tuple(x.shape)} has no channel dim')
-    if not -x.dim() <= dim < x.dim():
-        raise ValueError(f'{who}: channel_dim={dim} is out of range for the input of shape {tuple(x.shape)} (rank {x.dim()})')
-    if x.shape[dim] != n:
-        raise ValueError(f'{who} has {n} parameters (one per channel along dim {dim}) but the input of shape '
-                         f'{tuple(x.shape)} has {x.shape[dim]} there')
-    return a
+__all__ = ['PAPER_INIT', 'ACTIVATIONS', 'CHANNELS_FIRST', 'CHANNELS_LAST', 'exponential', 'rational', 'Exponential', 'Rational',
+           'LazyExponential', 'LazyRational', 'make_activation', 'Hooks', 'evaluating', 'PerCallSite', 'channel_axis',
+           'swap_activations', 'activation_params', 'plot_activations', 'finite_sweep', 'ACTS', 'KERNEL_SOURCE',
+           'KERNEL_FLAGS', 'C_KERNELS', 'TRITON_KERNELS', 'TENSOR_KERNELS', 'scaled_negative_backward',
+           'scaled_negative', 'naive_exponential', 'inverse_scale', 'clamp_bound', 'negative_part', 'reference_forward',
+           'reference_partials', 'compile_kernels', 'cpu_flags', 'kernel_path', 'load_kernels', 'c_kernels', 'layout',
+           'kernel_constants', 'param_grad', 'c_forward', 'c_backward', 'torch_forward', 'torch_backward',
+           'triton_module', 'triton_forward', 'triton_backward', 'Kernels', 'kernels_for', 'reference_grads',
+           'EagerActivation', 'ReferenceActivation', 'use_op']
 
 # %% ../nbs/02_learnable.ipynb #b780eef9
-def _apply(x:Tensor, a, act:str, dim:int=1, who:str|None=None) -> Tensor:
-    a = _parameter_vector(x, a, dim, who or act)
-    if use_op(x):
-        op = scaled_negative if torch.compiler.is_compiling() else EagerActivation.apply
-        return op(x, a, act, dim % x.dim() if a.numel() > 1 else 0)
-    return ReferenceActivation.apply(x, _along(a, x, dim) if a.numel() > 1 else a, act)
-
 def exponential(x:Tensor, a, dim:int=1) -> Tensor:
     "Exponential-type activation: x for x>=0, e^a x/(e^a - x) for x<0; `a` one value or one per channel along `dim`."
-    return _apply(x, a, 'exponential', dim)
+    return activation(x, a, 'exponential', dim)
 
 def rational(x:Tensor, a, dim:int=1) -> Tensor:
     "Rational-type activation: x for x>=0, c x/(c - x) for x<0 with c = |a| (no pole for a <= 0; a = 0 is ReLU)."
-    return _apply(x, a, 'rational', dim)
+    return activation(x, a, 'rational', dim)
 
 # %% ../nbs/02_learnable.ipynb #c0279a52
 class _LearnableActivation(nn.Module):
@@ -509,7 +52,7 @@ class _LearnableActivation(nn.Module):
         self.init = self.default_init if init is None else init
         if num_parameters is None: self.a = UninitializedParameter(device=device, dtype=dtype)
         else: self.a = nn.Parameter(torch.full((num_parameters,), self.init, device=device, dtype=dtype))
-    def forward(self, x:Tensor) -> Tensor: return _apply(x, self.a, self.act, self.channel_dim, self._who())
+    def forward(self, x:Tensor) -> Tensor: return activation(x, self.a, self.act, self.channel_dim, self._who())
     def _who(self):
         return type(self).__name__ + (' (sized by its first input)' if getattr(self, 'sized_lazily', False) else '')
     def extra_repr(self):
@@ -756,3 +299,17 @@ def finite_sweep(fn, dtype, a_vals=(-50., -5., 0., 5., 50.), autocast=False):
         y.backward(torch.ones_like(y))                      # (a sum of values near ±max would itself overflow)
         if not all(torch.isfinite(t).all() for t in (y, x.grad, a.grad)): return False
     return True
+
+# %% ../nbs/02_learnable.ipynb #7e4b3b62
+# the machinery moved to `kernels` (chapter 02a): its public names stay importable from here
+from .kernels import (ACTS, KERNEL_SOURCE, KERNEL_FLAGS, C_KERNELS, TRITON_KERNELS, TENSOR_KERNELS,
+    scaled_negative_backward, scaled_negative, naive_exponential, inverse_scale, clamp_bound, negative_part,
+    reference_partials, compile_kernels, cpu_flags, kernel_path, load_kernels, c_kernels, layout,
+    kernel_constants, param_grad, c_forward, c_backward, torch_forward, torch_backward, triton_module, triton_forward,
+    triton_backward, Kernels, kernels_for, reference_grads, EagerActivation, ReferenceActivation, use_op)
+_all_ = ['ACTS', 'KERNEL_SOURCE', 'KERNEL_FLAGS', 'C_KERNELS', 'TRITON_KERNELS', 'TENSOR_KERNELS', 'scaled_negative_backward',
+         'scaled_negative', 'naive_exponential', 'inverse_scale', 'clamp_bound', 'negative_part', 'reference_forward',
+         'reference_partials', 'compile_kernels', 'cpu_flags', 'kernel_path', 'load_kernels', 'c_kernels', 'layout',
+         'kernel_constants', 'param_grad', 'c_forward', 'c_backward', 'torch_forward', 'torch_backward', 'triton_module',
+         'triton_forward', 'triton_backward', 'Kernels', 'kernels_for', 'reference_grads', 'EagerActivation',
+         'ReferenceActivation', 'use_op']

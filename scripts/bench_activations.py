@@ -16,7 +16,7 @@ import argparse, json, platform, random, statistics, tempfile, time, warnings
 from pathlib import Path
 import torch
 from torch import nn
-from activations_repro import learnable as L
+from activations_repro import learnable as L, kernels as K
 from activations_repro.results import machine
 from activations_repro.files import write_json_atomic
 
@@ -30,7 +30,7 @@ def fwd_bwd(m, x, g):
 def one_pass(x):
     """Seconds of one elementwise pass over `x` in the tensor-operation kernels' pieces (a product into a reused buffer):
     the unit the tensor-operation kernels are made of (five such passes forward, ten backward)."""
-    d, pieces = L._pieces(x, None)
+    d, pieces = K._pieces(x, None)
     buf = torch.empty_like(x.narrow(d, 0, pieces[0][1]))
     t0 = time.perf_counter()
     for i, k in pieces: torch.mul(x.narrow(d, i, k), 0.5, out=buf[:k])
@@ -39,8 +39,8 @@ def one_pass(x):
 def kernels(tmp):
     "{name: the C library to use, or None for the tensor-operation kernels}."
     v3 = 'x86-64-v3' if platform.machine() in ('x86_64', 'AMD64') else None
-    built = L.compile_kernels(Path(tmp)/'v3.so', march=v3)
-    return {'C, -march=native': L.c_kernels(), f'C, {"-march=x86-64-v3" if v3 else "default target"}': L.load_kernels(built),
+    built = K.compile_kernels(Path(tmp)/'v3.so', march=v3)
+    return {'C, -march=native': K.c_kernels(), f'C, {"-march=x86-64-v3" if v3 else "default target"}': K.load_kernels(built),
             'tensor operations': None}
 
 def inputs(shape):
@@ -60,10 +60,10 @@ def measure(shape, threads, rounds, tmp):
     for r in range(rounds + 2):                                   # the first two rounds warm up
         random.Random(r).shuffle(jobs)
         for k, m, i in jobs:
-            if k in ks: L._KERNELS['c'] = ks[k]
+            if k in ks: K._KERNELS['c'] = ks[k]
             t = one_pass(xs[i]) if k == 'pass' else fwd_bwd(nn.ReLU() if k == 'ReLU' else mods[m], xs[i], g)
             if r >= 2: times[(k, m, i)].append(t)
-    L._KERNELS['c'] = ks['C, -march=native']
+    K._KERNELS['c'] = ks['C, -march=native']
     med = {j: statistics.median(v) for j, v in times.items()}
     out = {k: {m: {i: med[(k, m, i)] for i in xs} for m in mods} for k in ks}
     return out, {i: med[('ReLU', 'ReLU', i)] for i in xs}, med[('pass', 'pass', 'random sign')]

@@ -2,7 +2,7 @@
 import os, platform, re, shutil, subprocess
 from pathlib import Path
 import pytest, torch
-from activations_repro import learnable as L
+from activations_repro import kernels as L
 
 X86 = platform.machine() in ('x86_64', 'AMD64')
 TARGETS = [('cc', f'x86-64-{v}') for v in ('v2', 'v3', 'v4') if X86] + [('aarch64-linux-gnu-gcc', 'armv8-a')]
@@ -102,7 +102,7 @@ def test_a_compile_error_is_reported_with_the_compilers_message(tmp_path, monkey
     L.c_kernels(); monkeypatch.delitem(L._KERNELS, 'c')
     with pytest.warns(UserWarning, match='this compiler is broken'): assert L.c_kernels() is None
     assert L.kernels_for(torch.zeros(3)).name == 'tensor operations'
-    assert L.exponential(torch.tensor([-1., 2.]), 0.).tolist() == [-0.5, 2.]
+    assert L.activation(torch.tensor([-1., 2.]), 0., 'exponential').tolist() == [-0.5, 2.]
 
 def test_the_kernel_outputs_estimate_has_the_same_bits_on_every_instruction_set_and_thread_count(tmp_path):
     "The Gaussian Nadaraya-Watson kernel (value and gradients, with left-out rows) gives the same bits for SSE4, AVX2, AVX-512, 1 or 2 threads."

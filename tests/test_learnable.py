@@ -5,7 +5,8 @@ from torch import nn
 from hypothesis import given, settings, assume, example, strategies as st
 from activations_repro.learnable import (Exponential, Rational, exponential, rational, naive_exponential, swap_activations,
                                          make_activation, activation_params, finite_sweep, ACTIVATIONS, ReferenceActivation,
-                                         use_op, c_kernels, kernels_for, scaled_negative, _along)
+                                         use_op, c_kernels, kernels_for, scaled_negative)
+from activations_repro.kernels import _along
 from activations_repro import derivation as D
 
 FNS = [exponential, rational]

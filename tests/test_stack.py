@@ -4,7 +4,8 @@ from functools import partial
 import numpy as np, pytest, torch
 from torch import nn
 from activations_repro.learnable import (Exponential, Rational, LazyExponential, swap_activations,
-                                         plot_activations, scaled_negative, scaled_negative_backward, ReferenceActivation, _along)
+                                         plot_activations, scaled_negative, scaled_negative_backward, ReferenceActivation)
+from activations_repro.kernels import _along
 
 timm = pytest.importorskip('timm')
 LEARNABLE = (Exponential, Rational)

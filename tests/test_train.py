@@ -119,7 +119,7 @@ def _same_statistics(r, ref, tag):
 
 def test_one_step_is_the_same_on_both_kernels(fake_cifar, monkeypatch):
     "One training step from the same weights and batch: the C and the tensor-operation kernels give the same loss and gradients."
-    from activations_repro import learnable as L
+    from activations_repro import kernels as L
     def step():
         learn = make_learner(dict(act='rational', per_channel=True, epochs=1, bs=20, seed=2, threads=1))
         xb, yb = learn.dls.one_batch()
@@ -134,7 +134,7 @@ def test_one_step_is_the_same_on_both_kernels(fake_cifar, monkeypatch):
 
 def test_kernels_do_not_change_results(fake_cifar, monkeypatch):
     "The same seed trained with the C kernel and with the tensor-operation kernels gives the same record, in what survives rounding."
-    from activations_repro import learnable as L
+    from activations_repro import kernels as L
     cfg = dict(act='exponential', epochs=2, bs=20, seed=2)
     fast = train_run(cfg, fake_cifar/'fast')
     monkeypatch.setitem(L._KERNELS, 'c', None)
