@@ -17,6 +17,8 @@ WORKERS ?= 2
 $(BIN)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || python3 -m venv $(VENV)
 	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	# PAU's authors' package, which the tests compare against: its metadata pins torch==1.7.1, so it comes without dependencies
+	$(BIN)/pip install -q --no-deps -c constraints.txt rational-activations
 	touch $@
 
 install: $(BIN)/.installed
@@ -42,7 +44,8 @@ grids: install
 	  $(BIN)/ar-grid --grid paper_b_jpeg50 --budget screen --workers $(WORKERS) && \
 	  $(BIN)/ar-grid --grid paper_a_cifar10 --budget reduced --workers $(WORKERS) && \
 	  for g in kaf_compare kaf_mnist kaf_nobias kaf_scale kaf_anchors kaf_cost kaf_lr kaftron; do $(BIN)/ar-grid --grid $$g --budget reduced || exit 1; done && \
-	  $(BIN)/ar-grid --grid paper_b_cifar10_tf --budget full --workers $(WORKERS); fi
+	  $(BIN)/ar-grid --grid paper_b_cifar10_tf --budget full --workers $(WORKERS) && \
+	  $(BIN)/ar-grid --grid paper_b_cifar10_tf_peers --budget full --workers $(WORKERS); fi
 
 reproduce: grids
 	$(BIN)/ar-docs --execute

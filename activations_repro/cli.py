@@ -33,7 +33,7 @@ def _yes_no(name:str, v:str|None) -> bool|None:
 
 # %% ../nbs/15_cli.ipynb #2f649745
 @call_parse
-def ar_run(act:str=None,               # activation: relu, elu, prelu, rational, exponential, silu, gelu, mish
+def ar_run(act:str=None,               # activation: relu, elu, prelu, rational, exponential, silu, gelu, mish, swish, pau
            model:str=None,             # network: paper_a or paper_b
            dataset:str=None,           # cifar10 or cifar100
            seed:int=None,              # random seed

@@ -11,8 +11,9 @@ from itertools import product
 
 # %% auto #0
 __all__ = ['FAMILY_DEFAULTS', 'MODEL_FAMILY', 'PER_CHANNEL', 'KAF_DATA', 'TASKS', 'TEST_FRACTION', 'KAF_OUTPUTS', 'PAPER_B_NETS',
-           'NOT_IDENTITY', 'SAVE_WEIGHTS', 'CIFAR_SIZES', 'TAGS', 'BUDGETS', 'PAPER_B_ACTS', 'PAPER_A_ACTS', 'GRIDS',
-           'family', 'defaults', 'check_config', 'core_keys', 'run_name', 'budget_of', 'grid_configs']
+           'NOT_IDENTITY', 'SAVE_WEIGHTS', 'CIFAR_SIZES', 'TAGS', 'BUDGETS', 'PAPER_B_ACTS', 'PAPER_A_ACTS',
+           'PEER_ACTS', 'GRIDS', 'family', 'defaults', 'check_config', 'core_keys', 'run_name', 'budget_of',
+           'grid_configs']
 
 # %% ../nbs/12a_configs.ipynb #ae525924
 FAMILY_DEFAULTS = {
@@ -238,10 +239,13 @@ BUDGETS = {
 # %% ../nbs/12a_configs.ipynb #c89b3f02
 PAPER_B_ACTS = ('relu', 'elu', 'prelu', 'rational', 'exponential')
 PAPER_A_ACTS = ('relu', 'elu', 'prelu', 'exponential')
+PEER_ACTS = ('gelu', 'silu', 'swish', 'pau')          # not in either paper: GELU, SiLU, learnable Swish, PAU
 GRIDS = {
     'paper_b_cifar10':  dict(budgets='paper_b', model='paper_b', dataset='cifar10', acts=PAPER_B_ACTS),
     'paper_b_cifar100': dict(budgets='paper_b', model='paper_b', dataset='cifar100', acts=PAPER_B_ACTS),
     'paper_b_cifar10_tf': dict(budgets='paper_b', model='paper_b', dataset='cifar10', acts=PAPER_B_ACTS, net='tf'),
+    # the practitioner's question: today's defaults and the best-known learnable peers, on the same network and budget
+    'paper_b_cifar10_tf_peers': dict(budgets='paper_b', model='paper_b', dataset='cifar10', acts=PEER_ACTS, net='tf'),
     # the screen's pick
     'paper_b_screen':   dict(budgets='paper_b', model='paper_b', dataset='cifar10', acts=('relu', 'exponential'),
                              nets=tuple(PAPER_B_NETS)),

@@ -136,8 +136,8 @@ def run_grid_ray(todo:list, out, device=None, address:str|None=None, cpus_per_tr
                            f'{type(failed[0].error).__name__}) and run the grid again')
 
 # %% ../nbs/14_experiments.ipynb #9c756d81
-REPORT_GRIDS = ('paper_a_cifar10', 'paper_b_cifar10', 'paper_b_cifar10_tf', 'paper_b_cifar100', 'paper_b_screen',
-                'paper_b_jpeg50',
+REPORT_GRIDS = ('paper_a_cifar10', 'paper_b_cifar10', 'paper_b_cifar10_tf', 'paper_b_cifar10_tf_peers', 'paper_b_cifar100',
+                'paper_b_screen', 'paper_b_jpeg50',
                 'kaf_compare', 'kaf_mnist', 'kaf_nobias', 'kaf_lr', 'kaf_anchors', 'kaf_cost', 'kaf_scale', 'kaftron')
 
 def write_report_fixtures(folder, workers:int=1, grids=REPORT_GRIDS) -> Path:

@@ -15,11 +15,13 @@ from .files import cache_dir, file_lock, atomic_path, unsafe
 
 # %% auto #0
 __all__ = ['ACTS', 'KERNEL_SOURCE', 'KERNEL_FLAGS', 'C_KERNELS', 'TRITON_KERNELS', 'TENSOR_KERNELS', 'scaled_negative_backward',
-           'scaled_negative', 'naive_exponential', 'inverse_scale', 'clamp_bound', 'negative_part', 'reference_forward',
-           'reference_partials', 'compile_kernels', 'cpu_flags', 'kernel_path', 'load_kernels', 'c_kernels', 'layout',
-           'kernel_constants', 'param_grad', 'c_forward', 'c_backward', 'torch_forward', 'torch_backward',
-           'triton_module', 'triton_forward', 'triton_backward', 'Kernels', 'kernels_for', 'reference_grads',
-           'EagerActivation', 'ReferenceActivation', 'use_op', 'activation']
+           'scaled_negative', 'PAU_DEGREES', 'naive_exponential', 'inverse_scale', 'clamp_bound', 'negative_part',
+           'reference_forward', 'reference_partials', 'compile_kernels', 'cpu_flags', 'kernel_path', 'load_kernels',
+           'c_kernels', 'layout', 'kernel_constants', 'param_grad', 'c_forward', 'c_backward', 'torch_forward',
+           'torch_backward', 'triton_module', 'triton_forward', 'triton_backward', 'Kernels', 'kernels_for',
+           'reference_grads', 'EagerActivation', 'ReferenceActivation', 'use_op', 'swish_reference', 'swish_c_forward',
+           'swish_c_backward', 'swish_torch_backward', 'SwishFunction', 'pau_reference', 'pau_c_forward',
+           'pau_c_backward', 'PAUFunction', 'pau_activation', 'activation']
 
 # %% ../nbs/02a_kernels.ipynb #d0c28872
 def naive_exponential(x:Tensor, a:Tensor) -> Tensor:
@@ -143,7 +145,10 @@ def load_kernels(path:Path):
     for s in ('f32', 'f64'):
         getattr(lib, f'ar_fwd_{s}').argtypes = [P, P, P, P, I, I, I, N]
         getattr(lib, f'ar_bwd_{s}').argtypes = [P, P, P, P, P, P, N, I, I, I, N]
+        getattr(lib, f'ar_pau_fwd_{s}').argtypes = [P, P, P, N, P, N, I, N]           # the PAU peer (below)
+        getattr(lib, f'ar_pau_bwd_{s}').argtypes = [P, P, P, P, N, P, N, P, P, I, N]
     F = ctypes.c_float
+    lib.ar_swish_fwd_f32.argtypes, lib.ar_swish_bwd_f32.argtypes = [P, P, P, I, I, I, N], [P, P, P, P, P, I, I, I, N]
     # the kernel output's Gaussian estimate (chapter 03)
     lib.nw_fwd_f32.argtypes = [P, P, P, F, P, P, P, P, I, I, I, N]
     lib.nw_bwd_f32.argtypes = [P, P, P, P, F, P, P, P, P, P, P, P, P, I, I, I, N]
@@ -448,6 +453,109 @@ def use_op(x:Tensor) -> bool:
         return False
     return not torch._C._are_functorch_transforms_active()
 
+# %% ../nbs/02a_kernels.ipynb #fd20e795
+def swish_reference(x:Tensor, a:Tensor) -> Tensor:
+    "x σ(a x) by differentiable tensor operations, `a` broadcast against `x`, in float32 or wider."
+    xo = x.to(_opmath(x.dtype))
+    return (xo*torch.sigmoid(a.to(xo.dtype)*xo)).to(x.dtype)
+
+# %% ../nbs/02a_kernels.ipynb #3e2cf414
+def swish_c_forward(x:Tensor, a:Tensor, dim:int) -> Tensor:
+    "x σ(a x) by the C kernel (CPU, float32), `a` 1 value or one per channel along `dim`."
+    xs, outer, C, inner = layout(x, dim, a.numel())
+    av, y = a.detach().reshape(-1).to(x.dtype).contiguous(), torch.empty_like(xs)
+    c_kernels().ar_swish_fwd_f32(xs.data_ptr(), y.data_ptr(), av.data_ptr(), outer, C, inner, _threads(xs.numel()))
+    return y
+
+def swish_c_backward(g:Tensor, x:Tensor, a:Tensor, dim:int) -> tuple[Tensor, Tensor]:
+    "(dL/dx, dL/da) by the C kernel, from the incoming gradient `g`."
+    xs, outer, C, inner = layout(x, dim, a.numel())
+    gs = g if g.stride() == xs.stride() else torch.empty_like(xs).copy_(g)
+    av, gx, sums = a.detach().reshape(-1).to(x.dtype).contiguous(), torch.empty_like(xs), torch.empty(C, dtype=x.dtype)
+    rc = c_kernels().ar_swish_bwd_f32(gs.data_ptr(), xs.data_ptr(), av.data_ptr(), gx.data_ptr(), sums.data_ptr(), outer, C,
+                                      inner, _threads(xs.numel()))
+    if rc: raise MemoryError('the C kernel could not allocate the buffer of its partial sums')
+    return gx, sums.reshape(a.shape).to(a.dtype)
+
+# %% ../nbs/02a_kernels.ipynb #9ad85b6f
+def swish_torch_backward(g:Tensor, x:Tensor, a:Tensor, dim:int) -> tuple[Tensor, Tensor]:
+    "(dL/dx, dL/da) by tensor operations: SiLU's derivative at z = a x for x, and g x² s(1 - s) summed per parameter for a."
+    ab = _along(a, x, dim)
+    z = ab*x
+    s = torch.sigmoid(z)
+    ga = (g*x).mul_(x).mul_(torch.addcmul(s, s, s, value=-1)).sum_to_size(ab.shape)
+    return torch.ops.aten.silu_backward(g, z), ga.reshape(a.shape)
+
+# %% ../nbs/02a_kernels.ipynb #a10c2ea7
+class SwishFunction(torch.autograd.Function):
+    "x σ(a x), `a` one value or one per channel along `dim`: C on the CPU in float32, else tensor operations; second derivatives by the reference."
+    @staticmethod
+    def forward(ctx, x:Tensor, a:Tensor, dim:int) -> Tensor:
+        ctx.save_for_backward(x, a)
+        ctx.dim, ctx.c = dim, x.device.type == 'cpu' and x.dtype == torch.float32 and c_kernels() is not None
+        return swish_c_forward(x, a, dim) if ctx.c else torch.sigmoid(_along(a, x, dim)*x).mul_(x)
+    @staticmethod
+    def backward(ctx, g):
+        x, a = ctx.saved_tensors
+        if torch.is_grad_enabled():
+            return *torch.autograd.grad(swish_reference(x, _along(a, x, ctx.dim)), (x, a), g, create_graph=True), None
+        return *(swish_c_backward if ctx.c else swish_torch_backward)(g, x, a, ctx.dim), None
+
+# %% ../nbs/02a_kernels.ipynb #fc6ac33a
+PAU_DEGREES = range(1, 9)      # the degrees of P and of Q that PAU builds (the paper: 5 and 4)
+
+def pau_reference(x:Tensor, num:Tensor, den:Tensor) -> Tensor:
+    "P(x)/Q(x) by differentiable tensor operations: P = Σ num[j] x^j, Q = 1 + Σ |den[k-1]| |x|^k (version A), float32 or wider."
+    dt = _opmath(x.dtype)
+    xo, a, bn = x.to(dt), num.to(dt), den.to(dt).abs()
+    ax, p, q = xo.abs(), a[-1], bn[-1]
+    for c in a.flip(0)[1:]: p = p*xo + c
+    for c in bn.flip(0)[1:]: q = q*ax + c
+    return (p/(q*ax + 1)).to(x.dtype)
+
+# %% ../nbs/02a_kernels.ipynb #f1b78dc5
+def pau_c_forward(x:Tensor, num:Tensor, den:Tensor) -> Tensor:
+    "P(x)/Q(x) by the C kernel (CPU, float32/float64), elementwise in `x`'s own memory order (channels-last stays so)."
+    xs, s = x if _dense(x) else x.contiguous(), _SUFFIX[x.dtype]
+    a, bn, y = num.detach().to(x.dtype).contiguous(), den.detach().to(x.dtype).abs(), torch.empty_like(xs)
+    getattr(c_kernels(), f'ar_pau_fwd_{s}')(xs.data_ptr(), y.data_ptr(), a.data_ptr(), len(a) - 1, bn.data_ptr(), len(bn),
+                                            xs.numel(), _threads(xs.numel()))
+    return y
+
+# %% ../nbs/02a_kernels.ipynb #60d737c9
+def pau_c_backward(g:Tensor, x:Tensor, num:Tensor, den:Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    "(dL/dx, dL/dnum, dL/dden) by the C kernel, from the incoming gradient `g`."
+    xs, s = x if _dense(x) else x.contiguous(), _SUFFIX[x.dtype]
+    gs = g if g.stride() == xs.stride() and g.dtype == x.dtype else torch.empty_like(xs).copy_(g)     # read in x's order
+    a, b = num.detach().to(x.dtype).contiguous(), den.detach().to(x.dtype)
+    bn, gx, ga, gb = b.abs(), torch.empty_like(xs), torch.empty_like(a), torch.empty_like(b)
+    rc = getattr(c_kernels(), f'ar_pau_bwd_{s}')(gs.data_ptr(), xs.data_ptr(), gx.data_ptr(), a.data_ptr(), len(a) - 1,
+                                                 bn.data_ptr(), len(bn), ga.data_ptr(), gb.data_ptr(), xs.numel(),
+                                                 _threads(xs.numel()))
+    if rc: raise MemoryError('the C kernel could not allocate the buffer of its partial sums')
+    return gx, ga.to(num.dtype), (-torch.sign(b)*gb).to(den.dtype)
+
+# %% ../nbs/02a_kernels.ipynb #2748d59d
+class PAUFunction(torch.autograd.Function):
+    "P(x)/Q(x) on the C kernels, forward and backward in one pass each; second derivatives by the reference."
+    @staticmethod
+    def forward(ctx, x:Tensor, num:Tensor, den:Tensor) -> Tensor:
+        ctx.save_for_backward(x, num, den)
+        return pau_c_forward(x, num, den)
+    @staticmethod
+    def backward(ctx, g):
+        x, num, den = ctx.saved_tensors
+        if torch.is_grad_enabled(): return torch.autograd.grad(pau_reference(x, num, den), (x, num, den), g, create_graph=True)
+        return pau_c_backward(g, x, num, den)
+
+# %% ../nbs/02a_kernels.ipynb #0342c3a1
+def pau_activation(x:Tensor, num:Tensor, den:Tensor, who:str='PAU') -> Tensor:
+    "PAU of `x` with the coefficients `num` (P, constant first) and `den` (Q, |x|'s first): the C kernels, or the reference."
+    if not isinstance(x, Tensor): raise TypeError(f'{who} expects a torch.Tensor, got {type(x).__name__}')
+    if not x.is_floating_point(): raise TypeError(f'{who} expects a floating-point tensor, got {x.dtype}')
+    if use_op(x) and x.device.type == 'cpu' and c_kernels() is not None: return PAUFunction.apply(x, num, den)
+    return pau_reference(x, num, den)
+
 # %% ../nbs/02a_kernels.ipynb #d4252125
 def _parameter_vector(x:Tensor, a, dim:int, who:str) -> Tensor:
     "Check `x` against the parameters `a` (a number, or 1 or C values along `dim`); `a` as a vector on x's device."
@@ -474,7 +582,9 @@ def _parameter_vector(x:Tensor, a, dim:int, who:str) -> Tensor:
 def activation(x:Tensor, a, act:str, dim:int=1, who:str|None=None) -> Tensor:
     "The activation `act` of `x` for the parameters `a` (one, or one per channel along `dim`): the kernels, or the reference path."
     a = _parameter_vector(x, a, dim, who or act)
+    ab = _along(a, x, dim) if a.numel() > 1 else a
+    if act == 'swish': return SwishFunction.apply(x, a, dim % x.dim() if a.numel() > 1 else 0) if use_op(x) else swish_reference(x, ab)
     if use_op(x):
         op = scaled_negative if torch.compiler.is_compiling() else EagerActivation.apply
         return op(x, a, act, dim % x.dim() if a.numel() > 1 else 0)
-    return ReferenceActivation.apply(x, _along(a, x, dim) if a.numel() > 1 else a, act)
+    return ReferenceActivation.apply(x, ab, act)

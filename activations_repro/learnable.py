@@ -12,18 +12,21 @@ import torch
 from torch import nn, Tensor
 from torch.nn.modules.lazy import LazyModuleMixin
 from torch.nn.parameter import UninitializedParameter
-from .kernels import activation, reference_forward
+from .kernels import activation, pau_activation, PAU_DEGREES
 
 # %% auto #0
-__all__ = ['PAPER_INIT', 'ACTIVATIONS', 'CHANNELS_FIRST', 'CHANNELS_LAST', 'exponential', 'rational', 'Exponential', 'Rational',
-           'LazyExponential', 'LazyRational', 'make_activation', 'Hooks', 'evaluating', 'PerCallSite', 'channel_axis',
-           'swap_activations', 'activation_params', 'plot_activations', 'finite_sweep', 'ACTS', 'KERNEL_SOURCE',
-           'KERNEL_FLAGS', 'C_KERNELS', 'TRITON_KERNELS', 'TENSOR_KERNELS', 'scaled_negative_backward',
-           'scaled_negative', 'naive_exponential', 'inverse_scale', 'clamp_bound', 'negative_part', 'reference_forward',
+__all__ = ['PAU_INIT', 'PAPER_INIT', 'ACTIVATIONS', 'CHANNELS_FIRST', 'CHANNELS_LAST', 'LEARNABLE_ACTIVATIONS', 'exponential',
+           'rational', 'Exponential', 'Rational', 'LazyExponential', 'LazyRational', 'Swish', 'LazySwish', 'PAU',
+           'make_activation', 'Hooks', 'evaluating', 'PerCallSite', 'channel_axis', 'swap_activations',
+           'activation_params', 'plot_activations', 'finite_sweep', 'ACTS', 'KERNEL_SOURCE', 'KERNEL_FLAGS',
+           'C_KERNELS', 'TRITON_KERNELS', 'TENSOR_KERNELS', 'scaled_negative_backward', 'scaled_negative',
+           'naive_exponential', 'inverse_scale', 'clamp_bound', 'negative_part', 'reference_forward',
            'reference_partials', 'compile_kernels', 'cpu_flags', 'kernel_path', 'load_kernels', 'c_kernels', 'layout',
            'kernel_constants', 'param_grad', 'c_forward', 'c_backward', 'torch_forward', 'torch_backward',
            'triton_module', 'triton_forward', 'triton_backward', 'Kernels', 'kernels_for', 'reference_grads',
-           'EagerActivation', 'ReferenceActivation', 'use_op']
+           'EagerActivation', 'ReferenceActivation', 'use_op', 'SwishFunction', 'swish_reference', 'swish_c_forward',
+           'swish_c_backward', 'swish_torch_backward', 'PAUFunction', 'pau_reference', 'pau_c_forward',
+           'pau_c_backward', 'PAU_DEGREES', 'pau_activation']
 
 # %% ../nbs/02_learnable.ipynb #b780eef9
 def exponential(x:Tensor, a, dim:int=1) -> Tensor:
@@ -36,7 +39,7 @@ def rational(x:Tensor, a, dim:int=1) -> Tensor:
 
 # %% ../nbs/02_learnable.ipynb #c0279a52
 class _LearnableActivation(nn.Module):
-    "Shared body of `Rational` and `Exponential`: a parameter vector `a` of 1 or C entries along `channel_dim`."
+    "Shared body of `Exponential`, `Rational` and `Swish`: a parameter vector `a` of 1 or C entries along `channel_dim`."
     act, default_init, lazy = None, 0., None
     def __new__(cls, num_parameters=1, *args, **kwargs):
         return super().__new__(cls.lazy if num_parameters is None and cls.lazy else cls)
@@ -102,20 +105,80 @@ class LazyExponential(_Lazy, Exponential): cls_to_become = Exponential
 class LazyRational(_Lazy, Rational): cls_to_become = Rational
 Exponential.lazy, Rational.lazy = LazyExponential, LazyRational
 
+# %% ../nbs/02_learnable.ipynb #a35635d3
+class Swish(_LearnableActivation):
+    "Learnable Swish (Ramachandran et al. 2017) with learnable `a` (their β; init 1.0, SiLU): x σ(a x)."
+    act, default_init = 'swish', 1.
+
+class LazySwish(_Lazy, Swish): cls_to_become = Swish
+Swish.lazy = LazySwish
+
+# %% ../nbs/02_learnable.ipynb #085552e6
+# least-squares fits of P/Q (version A) to the leaky ReLU (slope 0.01) on [-3, 3], as (numerator, denominator) by degrees;
+# computed by `pau_fit` below, which the chapter runs again
+PAU_INIT = {(5, 4): ((0.029803597673147744, 0.6183829056913563, 2.322300429903325, 3.0491769227517342, 1.483367592471582,
+                      0.2505567340632899), (1.1415100972632337, 4.389122431943914, 0.8703026954373811, 0.346542889332006))}
+
+# %% ../nbs/02_learnable.ipynb #3e94ff8b
+def _pau_degrees(degrees) -> tuple:
+    "The degrees (m, n) of P and Q as ints, each in `PAU_DEGREES`; a one-line error with the allowed range otherwise."
+    ok = isinstance(degrees, (tuple, list)) and len(degrees) == 2 and all(isinstance(d, numbers.Integral) for d in degrees)
+    if not ok or not all(d in PAU_DEGREES for d in degrees):
+        raise ValueError(f'PAU degrees must be a pair (m, n) of the degrees of P and Q, each from {PAU_DEGREES[0]} to '
+                         f'{PAU_DEGREES[-1]}, got {degrees!r}')
+    return tuple(int(d) for d in degrees)
+
+def _pau_init(degrees, init) -> tuple:
+    "(numerator, denominator) as lists of floats: `init`, or the leaky-ReLU fit of `PAU_INIT`; checked against `degrees`."
+    m, n = degrees
+    if init is None:
+        if tuple(degrees) not in PAU_INIT:
+            raise ValueError(f'PAU has a leaky-ReLU fit for degrees {", ".join(map(str, PAU_INIT))} only: for {tuple(degrees)} '
+                             f'pass init=(numerator, denominator), {m + 1} and {n} coefficients')
+        init = PAU_INIT[tuple(degrees)]
+    try: num, den = ([float(c) for c in part] for part in init)
+    except (TypeError, ValueError):
+        raise ValueError(f'PAU init must be (numerator, denominator), two sequences of numbers, got {init!r}') from None
+    if (len(num), len(den)) != (m + 1, n) or not all(map(math.isfinite, num + den)):
+        raise ValueError(f'PAU init for degrees {tuple(degrees)} needs {m + 1} finite numerator and {n} denominator '
+                         f'coefficients, got {len(num)} and {len(den)}')
+    return num, den
+
+# %% ../nbs/02_learnable.ipynb #fd46e4e6
+class PAU(nn.Module):
+    "Padé activation unit (Molina et al. 2020), version A: P(x)/Q(x), Q = 1 + Σ|b_k||x|^k, one set of coefficients per layer."
+    def __init__(self,
+                 num_parameters:int|None=1, # 1 or None: PAU has one set of coefficients per layer, whatever the width
+                 init=None,                 # (numerator, denominator) coefficients; None: the leaky-ReLU fit `PAU_INIT`
+                 channel_dim:int=1,         # accepted for the common signature: PAU has no channels
+                 inplace:bool=False,        # accepted for timm/torchvision's act_layer(inplace=True); never in place
+                 degrees=(5, 4),            # the degrees of P and of Q, each in `PAU_DEGREES` (1 to 8)
+                 device=None, dtype=None):
+        super().__init__()
+        if num_parameters not in (None, 1):
+            raise ValueError(f'PAU has one set of coefficients per layer, as its paper defines it: num_parameters must be 1 '
+                             f'(or None), got {num_parameters!r}')
+        self.degrees, (num, den) = _pau_degrees(degrees), _pau_init(degrees, init)
+        self.numerator = nn.Parameter(torch.tensor(num, device=device, dtype=dtype or torch.get_default_dtype()))
+        self.denominator = nn.Parameter(torch.tensor(den, device=device, dtype=dtype or torch.get_default_dtype()))
+        self.num_parameters, self.channel_dim = 1, channel_dim
+    def forward(self, x:Tensor) -> Tensor: return pau_activation(x, self.numerator, self.denominator)
+    def extra_repr(self): return f'degrees={self.degrees}'
+
 # %% ../nbs/02_learnable.ipynb #d2dad489
-PAPER_INIT = dict(prelu=0.25, rational=1.0, exponential=0.0)
-ACTIVATIONS = ('relu', 'elu', 'prelu', 'rational', 'exponential', 'silu', 'gelu', 'mish')
+PAPER_INIT = dict(prelu=0.25, rational=1.0, exponential=0.0, swish=1.0)
+ACTIVATIONS = ('relu', 'elu', 'prelu', 'rational', 'exponential', 'silu', 'gelu', 'mish', 'swish', 'pau')
 
 def make_activation(name:str,       # one of `ACTIVATIONS`
-                    channels:int=1, # number of learnable parameters (1 = per layer)
-                    init:float|None=None, # initial `a`; the paper's value when None
-                    channel_dim:int=1):   # the axis of the channels (Exponential and Rational)
+                    channels:int=1, # number of learnable parameters (1 = per layer; PAU has one set per layer only)
+                    init:float|None=None, # initial `a`; the paper's value when None (PAU: its leaky-ReLU fit)
+                    channel_dim:int=1):   # the axis of the channels (Exponential, Rational, Swish)
     "A fresh activation module by name, with the papers' initial values (ELU alpha=1)."
     if name not in ACTIVATIONS: raise ValueError(f'unknown activation {name!r}; valid names: {", ".join(ACTIVATIONS)}')
     init = PAPER_INIT.get(name) if init is None else init
     if name == 'prelu': return nn.PReLU(channels, init=init)
-    if name == 'rational': return Rational(channels, init, channel_dim)
-    if name == 'exponential': return Exponential(channels, init, channel_dim)
+    learnable = dict(rational=Rational, exponential=Exponential, swish=Swish, pau=PAU)
+    if name in learnable: return learnable[name](channels, init, channel_dim)
     return dict(relu=nn.ReLU, elu=lambda: nn.ELU(alpha=1.), silu=nn.SiLU, gelu=nn.GELU, mish=nn.Mish)[name]()
 
 # %% ../nbs/02_learnable.ipynb #a1b20072
@@ -242,43 +305,47 @@ def swap_activations(model:nn.Module,            # modified in place and returne
     return model
 
 # %% ../nbs/02_learnable.ipynb #24a90f32
+LEARNABLE_ACTIVATIONS = (nn.PReLU, _LearnableActivation, PAU)     # the modules whose parameters `activation_params` reads
+
 def activation_params(model:nn.Module) -> dict:
-    "{module path: its learnable activation parameter as a list} for every PReLU/Rational/Exponential in `model`."
-    out = {}
-    for path, m in model.named_modules():
-        p = m.a if isinstance(m, _LearnableActivation) else m.weight if isinstance(m, nn.PReLU) else None
-        if p is not None: out[path] = p.detach().float().cpu().tolist()
-    return out
+    "{module path: its learnable activation parameters as a list} for every PReLU, Rational, Exponential, Swish, PAU in `model`."
+    def params(m):
+        if isinstance(m, nn.PReLU): return m.weight
+        return m.a if isinstance(m, _LearnableActivation) else torch.cat([m.numerator, m.denominator])
+    return {path: params(m).detach().float().cpu().tolist() for path, m in model.named_modules()
+            if isinstance(m, LEARNABLE_ACTIVATIONS)}
 
 # %% ../nbs/02_learnable.ipynb #a1b20083
 def _curves(m:nn.Module, v:Tensor) -> Tensor:
-    "(channels, len(v)): the activation `m` (Exponential, Rational or PReLU) of each of its channels over `v`."
+    "(channels, len(v)): the learnable activation `m` of each of its channels over `v` (PAU: one curve)."
     with torch.no_grad():
+        if isinstance(m, PAU): return m.float().cpu()(v)[None]
         if isinstance(m, nn.PReLU):
             return torch.stack([nn.functional.prelu(v, w.reshape(1)) for w in m.weight.float().cpu()])
-        return torch.stack([reference_forward(v, a.reshape(1), m.act) for a in m.a.detach().float().cpu()])
+        return torch.stack([activation(v, a.reshape(1), m.act, 0) for a in m.a.detach().float().cpu()])
 
 # %% ../nbs/02_learnable.ipynb #a1b20084
-def plot_activations(model:nn.Module,           # any model with Exponential, Rational or PReLU modules
+def plot_activations(model:nn.Module,           # any model with PReLU, Exponential, Rational, Swish or PAU modules
                      span=(-4., 2.),            # the range of inputs v drawn
                      cols:int=4, size=(2.4, 2.0), # panels per row; inches per panel
                      titles:dict|None=None):     # {module path: panel title}; default the path and the learned a
     "One panel per learnable activation: f(v) with the learned a (per channel: the median channel and the range)."
     import matplotlib.pyplot as plt
-    mods = [(p, m) for p, m in model.named_modules() if isinstance(m, (_LearnableActivation, nn.PReLU))]
+    mods = [(p, m) for p, m in model.named_modules() if isinstance(m, LEARNABLE_ACTIVATIONS)]
     if not mods:
-        raise ValueError(f'{type(model).__name__} has no learnable activation (Exponential, Rational, PReLU) to draw')
+        raise ValueError(f'{type(model).__name__} has no learnable activation (PReLU, Exponential, Rational, Swish, PAU) to draw')
     rows = math.ceil(len(mods)/cols)
     fig, axs = plt.subplots(rows, min(cols, len(mods)), figsize=(size[0]*min(cols, len(mods)), size[1]*rows),
                             squeeze=False)
     v = torch.linspace(*span, 241)
     for ax, (path, m) in zip(axs.flat, mods):
-        Y, a = _curves(m, v), (m.weight if isinstance(m, nn.PReLU) else m.a).detach().float()
+        Y, a = _curves(m, v), torch.tensor(activation_params(m)[''])
         ax.plot(v, v, ':', color='0.6', lw=1)
         ax.plot(v, v.clamp(min=0), '--', color='0.6', lw=1)
         if len(Y) > 1: ax.fill_between(v, Y.min(0).values, Y.max(0).values, alpha=0.3, lw=0)
         ax.plot(v, Y.median(0).values, lw=1.8)
-        label = f'a = {a.item():.2f}' if a.numel() == 1 else f'a: {a.min():.2f} … {a.max():.2f} ({a.numel()} ch.)'
+        label = (f'P/Q, degrees {m.degrees}' if isinstance(m, PAU) else f'a = {a.item():.2f}' if a.numel() == 1
+                 else f'a: {a.min():.2f} … {a.max():.2f} ({a.numel()} ch.)')
         ax.set_title((titles or {}).get(path, f'{path}\n{label}'), fontsize=8)
         ax.tick_params(labelsize=7)
     for ax in list(axs.flat)[len(mods):]: ax.axis('off')
@@ -304,12 +371,15 @@ def finite_sweep(fn, dtype, a_vals=(-50., -5., 0., 5., 50.), autocast=False):
 # the machinery moved to `kernels` (chapter 02a): its public names stay importable from here
 from .kernels import (ACTS, KERNEL_SOURCE, KERNEL_FLAGS, C_KERNELS, TRITON_KERNELS, TENSOR_KERNELS,
     scaled_negative_backward, scaled_negative, naive_exponential, inverse_scale, clamp_bound, negative_part,
-    reference_partials, compile_kernels, cpu_flags, kernel_path, load_kernels, c_kernels, layout,
+    reference_forward, reference_partials, compile_kernels, cpu_flags, kernel_path, load_kernels, c_kernels, layout,
     kernel_constants, param_grad, c_forward, c_backward, torch_forward, torch_backward, triton_module, triton_forward,
-    triton_backward, Kernels, kernels_for, reference_grads, EagerActivation, ReferenceActivation, use_op)
+    triton_backward, Kernels, kernels_for, reference_grads, EagerActivation, ReferenceActivation, use_op, SwishFunction,
+    swish_reference, swish_c_forward, swish_c_backward, swish_torch_backward, PAUFunction, pau_reference, pau_c_forward, pau_c_backward)
 _all_ = ['ACTS', 'KERNEL_SOURCE', 'KERNEL_FLAGS', 'C_KERNELS', 'TRITON_KERNELS', 'TENSOR_KERNELS', 'scaled_negative_backward',
          'scaled_negative', 'naive_exponential', 'inverse_scale', 'clamp_bound', 'negative_part', 'reference_forward',
          'reference_partials', 'compile_kernels', 'cpu_flags', 'kernel_path', 'load_kernels', 'c_kernels', 'layout',
          'kernel_constants', 'param_grad', 'c_forward', 'c_backward', 'torch_forward', 'torch_backward', 'triton_module',
          'triton_forward', 'triton_backward', 'Kernels', 'kernels_for', 'reference_grads', 'EagerActivation',
-         'ReferenceActivation', 'use_op']
+         'ReferenceActivation', 'use_op', 'SwishFunction', 'swish_reference', 'swish_c_forward',
+         'swish_c_backward', 'swish_torch_backward', 'PAUFunction', 'pau_reference',
+         'pau_c_forward', 'pau_c_backward', 'PAU_DEGREES', 'pau_activation']

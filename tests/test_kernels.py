@@ -7,7 +7,7 @@ from activations_repro import kernels as L
 X86 = platform.machine() in ('x86_64', 'AMD64')
 TARGETS = [('cc', f'x86-64-{v}') for v in ('v2', 'v3', 'v4') if X86] + [('aarch64-linux-gnu-gcc', 'armv8-a')]
 
-HEADERS = ('scaled_negative.h', 'nadaraya_watson.h')
+HEADERS = ('scaled_negative.h', 'nadaraya_watson.h', 'pau.h', 'swish.h')
 
 def marked_loops() -> list:
     "(header, line number) of the loops the sources mark as vectorised."
@@ -30,7 +30,7 @@ def test_every_hot_loop_is_vectorised(cc, march, tmp_path):
         pytest.skip(f'{cc} not installed (Debian: apt-get install gcc-aarch64-linux-gnu)')
     if not is_gcc(cc): pytest.skip('the vectorisation report read here is gcc\'s')
     rep, lines = vector_report(cc, march, tmp_path), marked_loops()
-    assert [sum(h == x for x, _ in lines) for h in HEADERS] == [4, 3]
+    assert [sum(h == x for x, _ in lines) for h in HEADERS] == [4, 3, 8, 4]
     for h, n in lines:
         done = re.findall(rf'{re.escape(h)}:{n}:\d+: optimized: loop vectorized using (\d+) byte vectors', rep)
         missed = re.findall(rf'{re.escape(h)}:{n}:\d+: missed: couldn.t vectorize loop', rep)
@@ -39,11 +39,12 @@ def test_every_hot_loop_is_vectorised(cc, march, tmp_path):
 
 def data_jumps(march, tmp) -> dict:
     """{function: number of conditional jumps right after a floating-point compare} in the assembly gcc writes for the
-    activations' kernels (ar_fwd_*, ar_bwd_* and their OpenMP bodies), built with the library's flags for `march`."""
+    activations' kernels and the peers' (ar_fwd_*, ar_bwd_*, ar_pau_*, ar_swish_* and their OpenMP bodies), built with the
+    library's flags for `march`."""
     asm = L.compile_kernels(Path(tmp)/f'{march}.s', march=march, extra=('-S',)).read_text().splitlines()
     out, fn, prev = {}, None, ''
     for line in asm:
-        if m := re.match(r'^([A-Za-z_][\w.]*):', line): fn = m[1] if m[1].startswith(('ar_fwd', 'ar_bwd')) else None
+        if m := re.match(r'^([A-Za-z_][\w.]*):', line): fn = m[1] if m[1].startswith(('ar_fwd', 'ar_bwd', 'ar_pau', 'ar_swish')) else None
         ins = line.split()
         if fn and ins and not ins[0].endswith(':'):
             if re.match(r'v?u?comis[sd]$', prev) and re.match(r'j(?!mp)[a-z]+$', ins[0]): out[fn] = out.get(fn, 0) + 1
@@ -84,6 +85,25 @@ def test_the_same_bits_on_every_instruction_set_and_thread_count(tmp_path):
                 assert all(torch.equal(s, same[0]) for s in same), (dt, cl)
     finally:
         L._KERNELS['c'] = old; torch.set_num_threads(threads)
+
+def test_the_peers_have_the_same_bits_on_every_instruction_set_and_thread_count(tmp_path):
+    "PAU (float32 and float64) and Swish (float32, per layer and per channel): the same bits for SSE4, AVX2, AVX-512, 1 or 2 threads."
+    if not X86: pytest.skip('x86 targets')
+    libs = {m: L.load_kernels(L.compile_kernels(tmp_path/f'{m}.so', march=m)) for m in ('x86-64-v2', 'x86-64-v3', 'x86-64-v4') if can_run(m)}
+    assert len(libs) >= 2
+    torch.manual_seed(0)
+    x = torch.randn(4, 8, 64, 64)*3; g = torch.randn_like(x); num, den, a = torch.randn(6), torch.randn(4), torch.randn(8)
+    old, threads, outs = L.c_kernels(), torch.get_num_threads(), {}
+    try:
+        for (m, lib), th in ((m, t) for m in libs.items() for t in (1, 2)):
+            L._KERNELS['c'] = lib; torch.set_num_threads(th)
+            outs[(m, th)] = (*[L.pau_c_forward(x.to(dt), num.to(dt), den.to(dt)) for dt in (torch.float32, torch.float64)],
+                             *L.pau_c_backward(g, x, num, den), *L.pau_c_backward(g.double(), x.double(), num.double(), den.double()),
+                             L.swish_c_forward(x, a, 1), *L.swish_c_backward(g, x, a, 1), *L.swish_c_backward(g, x, a[:1], 1))
+    finally:
+        L._KERNELS['c'] = old; torch.set_num_threads(threads)
+    ref = outs[('x86-64-v2', 1)]
+    for k, v in outs.items(): assert all(torch.equal(p, q) for p, q in zip(v, ref)), k
 
 def test_a_kernel_built_for_another_cpu_is_never_loaded(tmp_path, monkeypatch):
     "The cache name holds the CPU's instruction-set flags: a machine with other flags builds and loads its own kernel."

@@ -178,7 +178,7 @@ def test_bad_input_errors():
     with pytest.raises(TypeError, match='floating-point tensor, got torch.int64'): Rational()(torch.arange(3))
     with pytest.raises(TypeError, match='torch.Tensor'): exponential([1., 2.], torch.zeros(1))
     with pytest.raises(ValueError, match='num_parameters must be a positive int'): Exponential(0)
-    with pytest.raises(ValueError, match='valid names'): make_activation('swish')
+    with pytest.raises(ValueError, match='valid names'): make_activation('swishh')
 
 @pytest.mark.parametrize('make,old', [('resnet18', nn.ReLU), ('resnet50', nn.ReLU), ('mobilenet_v3_small', (nn.ReLU, nn.Hardswish)),
                                       ('efficientnet_b0', nn.SiLU)])
