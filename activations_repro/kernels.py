@@ -15,13 +15,13 @@ from .files import cache_dir, file_lock, atomic_path, unsafe
 
 # %% auto #0
 __all__ = ['ACTS', 'KERNEL_SOURCE', 'KERNEL_FLAGS', 'C_KERNELS', 'TRITON_KERNELS', 'TENSOR_KERNELS', 'scaled_negative_backward',
-           'scaled_negative', 'PAU_DEGREES', 'naive_exponential', 'inverse_scale', 'clamp_bound', 'negative_part',
-           'reference_forward', 'reference_partials', 'compile_kernels', 'cpu_flags', 'kernel_path', 'load_kernels',
-           'c_kernels', 'layout', 'kernel_constants', 'param_grad', 'c_forward', 'c_backward', 'torch_forward',
-           'torch_backward', 'triton_module', 'triton_forward', 'triton_backward', 'Kernels', 'kernels_for',
-           'reference_grads', 'EagerActivation', 'ReferenceActivation', 'use_op', 'swish_reference', 'swish_c_forward',
-           'swish_c_backward', 'swish_torch_backward', 'SwishFunction', 'pau_reference', 'pau_c_forward',
-           'pau_c_backward', 'PAUFunction', 'pau_activation', 'activation']
+           'scaled_negative', 'PAU_DEGREES', 'naive_exponential', 'raw_scale', 'inverse_scale', 'clamp_bound',
+           'negative_part', 'reference_forward', 'reference_partials', 'compile_kernels', 'cpu_flags', 'kernel_path',
+           'load_kernels', 'c_kernels', 'layout', 'kernel_constants', 'param_grad', 'c_forward', 'c_backward',
+           'torch_forward', 'torch_backward', 'triton_module', 'triton_forward', 'triton_backward', 'Kernels',
+           'kernels_for', 'reference_grads', 'EagerActivation', 'ReferenceActivation', 'use_op', 'swish_reference',
+           'swish_c_forward', 'swish_c_backward', 'swish_torch_backward', 'SwishFunction', 'pau_reference',
+           'pau_c_forward', 'pau_c_backward', 'PAUFunction', 'pau_activation', 'activation']
 
 # %% ../nbs/02a_kernels.ipynb #d0c28872
 def naive_exponential(x:Tensor, a:Tensor) -> Tensor:
@@ -32,10 +32,13 @@ def naive_exponential(x:Tensor, a:Tensor) -> Tensor:
 # %% ../nbs/02a_kernels.ipynb #a1b20001
 ACTS = ('exponential', 'rational')     # the two learnable types of this package
 
+def raw_scale(a:Tensor, act:str) -> Tensor:
+    "e^-a (Exponential) or 1/|a| (Rational): p = 1/c before its clamp (the C kernels take this and clamp it themselves)."
+    return torch.exp(-a) if act == 'exponential' else torch.reciprocal(a.abs())
+
 def inverse_scale(a:Tensor, act:str) -> Tensor:
     "p = 1/c: e^-a (Exponential) or 1/|a| (Rational), clamped to the largest finite value (p = inf is the ReLU limit)."
-    p = torch.exp(-a) if act == 'exponential' else torch.reciprocal(a.abs())
-    return p.clamp(max=torch.finfo(a.dtype).max)
+    return raw_scale(a, act).clamp(max=torch.finfo(a.dtype).max)
 
 # %% ../nbs/02a_kernels.ipynb #a1b20004
 def clamp_bound(p:Tensor) -> Tensor:
@@ -143,7 +146,7 @@ def load_kernels(path:Path):
     lib = ctypes.CDLL(str(path))
     P, I, N = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     for s in ('f32', 'f64'):
-        getattr(lib, f'ar_fwd_{s}').argtypes = [P, P, P, P, I, I, I, N]
+        getattr(lib, f'ar_fwd_{s}').argtypes = [P, P, P, I, I, I, N]
         getattr(lib, f'ar_bwd_{s}').argtypes = [P, P, P, P, P, P, N, I, I, I, N]
         getattr(lib, f'ar_pau_fwd_{s}').argtypes = [P, P, P, N, P, N, I, N]           # the PAU peer (below)
         getattr(lib, f'ar_pau_bwd_{s}').argtypes = [P, P, P, P, N, P, N, P, P, I, N]
@@ -188,6 +191,7 @@ def _dense(x:Tensor) -> bool:
 # %% ../nbs/02a_kernels.ipynb #a1b20028
 def layout(x:Tensor, dim:int, n:int) -> tuple:
     "(x, outer, C, inner): how the kernels read `x` for `n` parameters along `dim` (x copied if not dense)."
+    if n == 1 and x.is_contiguous(): return x, 1, 1, x.numel()            # the common case, without looking at strides
     if not _dense(x): x = x.contiguous()
     if n == 1: return x, 1, 1, x.numel()
     order = sorted(range(x.dim()), key=lambda d: -x.stride(d))          # outermost first
@@ -208,31 +212,35 @@ def param_grad(sums:Tensor, a:Tensor, act:str) -> Tensor:
 
 # %% ../nbs/02a_kernels.ipynb #a1b20033
 _SUFFIX = {torch.float32: 'f32', torch.float64: 'f64'}
+_FWD, _BWD = ({dt: f'ar_{d}_{s}' for dt, s in _SUFFIX.items()} for d in ('fwd', 'bwd'))     # the kernels' names by dtype
 
 def _threads(n:int) -> int: return torch.get_num_threads() if n >= 1 << 17 else 1     # small tensors: one thread
 
 # %% ../nbs/02a_kernels.ipynb #0869029f
-def c_forward(x:Tensor, a:Tensor, act:str, dim:int) -> Tensor:
-    "f(x) by the C kernel, for the parameter vector `a` (1 value, or one per channel along `dim`)."
+def _c_scale(a:Tensor, act:str, dt) -> Tensor:
+    "The C kernels' per-channel input: e^-a or 1/|a| as a vector of dtype `dt`, in as few tensor operations as it takes."
+    a = a if a.dim() == 1 else a.reshape(-1)
+    return raw_scale(a if a.dtype == dt else a.to(dt), act)
+
+def c_forward(x:Tensor, a:Tensor, act:str, dim:int, p:Tensor|None=None) -> Tensor:
+    "f(x) by the C kernel, for the parameter vector `a` (1 value, or one per channel along `dim`); `p`: `_c_scale`'s, if known."
     xs, outer, C, inner = layout(x, dim, a.numel())
-    p, lim = kernel_constants(a, act, x.dtype)
-    y = torch.empty_like(xs)
-    getattr(c_kernels(), f'ar_fwd_{_SUFFIX[x.dtype]}')(xs.data_ptr(), y.data_ptr(), p.data_ptr(), lim.data_ptr(),
-                                                       outer, C, inner, _threads(xs.numel()))
+    p, y = _c_scale(a, act, x.dtype) if p is None else p, torch.empty_like(xs)       # the kernel clamps p and derives lim
+    rc = getattr(c_kernels(), _FWD[x.dtype])(xs.data_ptr(), y.data_ptr(), p.data_ptr(), outer, C, inner, _threads(xs.numel()))
+    if rc: raise MemoryError('the C kernel could not allocate the buffer of its constants')
     return y
 
 # %% ../nbs/02a_kernels.ipynb #18320054
-def c_backward(g:Tensor, x:Tensor, a:Tensor, act:str, dim:int) -> tuple[Tensor, Tensor]:
-    "(dL/dx, dL/da) by the C kernel, from the incoming gradient `g`."
+def c_backward(g:Tensor, x:Tensor, a:Tensor, act:str, dim:int, p:Tensor|None=None) -> tuple[Tensor, Tensor]:
+    "(dL/dx, dL/da) by the C kernel, from the incoming gradient `g`; `p`: `_c_scale`'s, if known."
     xs, outer, C, inner = layout(x, dim, a.numel())
     gs = g if g.stride() == xs.stride() else torch.empty_like(xs).copy_(g)     # read in the same order as x
-    p, lim = kernel_constants(a, act, x.dtype)
-    gx, sums = torch.empty_like(xs), torch.empty(C, dtype=x.dtype)
-    rc = getattr(c_kernels(), f'ar_bwd_{_SUFFIX[x.dtype]}')(gs.data_ptr(), xs.data_ptr(), p.data_ptr(), lim.data_ptr(),
-                                                            gx.data_ptr(), sums.data_ptr(), int(act == 'rational'),
-                                                            outer, C, inner, _threads(xs.numel()))
+    ad = a if a.dtype == x.dtype and a.dim() == 1 else a.reshape(-1).to(x.dtype)     # the signs of Rational's a
+    p, gx, da = _c_scale(ad, act, x.dtype) if p is None else p, torch.empty_like(xs), torch.empty(C, dtype=x.dtype)
+    rc = getattr(c_kernels(), _BWD[x.dtype])(gs.data_ptr(), xs.data_ptr(), p.data_ptr(), ad.data_ptr(), gx.data_ptr(),
+                                             da.data_ptr(), act == 'rational', outer, C, inner, _threads(xs.numel()))
     if rc: raise MemoryError('the C kernel could not allocate the buffer of its partial sums')
-    return gx, param_grad(sums, a, act)
+    return gx, da if da.shape == a.shape and da.dtype == a.dtype else da.reshape(a.shape).to(a.dtype)
 
 # %% ../nbs/02a_kernels.ipynb #a1b20038
 def _along(t:Tensor, x:Tensor, dim:int) -> Tensor:
@@ -417,10 +425,13 @@ class EagerActivation(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x:Tensor, a:Tensor, act:str, dim:int) -> Tensor:    # ctx here: a `setup_context` function costs more per call
         _keep_inputs(ctx, (x, a, act, dim), None)
-        return _forward_kernels(x, a, act, dim)
+        if kernels_for(x) is not C_KERNELS: return _forward_kernels(x, a, act, dim)
+        ctx.p = _c_scale(a, act, x.dtype)                                # computed once for both passes
+        return c_forward(x, a, act, dim, ctx.p)
     @staticmethod
     def backward(ctx, g):
         if torch.is_grad_enabled(): return _forward_vjp(ctx, g)       # create_graph: the op's derivative, differentiable
+        if hasattr(ctx, 'p'): return *c_backward(g, *ctx.saved_tensors, ctx.act, ctx.dim, ctx.p), None, None
         return *_backward_kernels(g, *ctx.saved_tensors, ctx.act, ctx.dim), None, None
 
 # %% ../nbs/02a_kernels.ipynb #8c7f6cf9
@@ -449,8 +460,8 @@ def use_op(x:Tensor) -> bool:
     "True where the activation runs on the kernels (the custom op, or eager its kernels): float32/64; not export, torch.func."
     if x.dtype not in _SUFFIX: return False
     if torch.compiler.is_compiling(): return not torch.compiler.is_exporting()
-    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.autograd.forward_ad._current_level >= 0:
-        return False
+    # (TorchScript-based ONNX export traces: is_tracing covers it; the dynamo-based one is `is_exporting`)
+    if torch.jit.is_tracing() or torch.autograd.forward_ad._current_level >= 0: return False
     return not torch._C._are_functorch_transforms_active()
 
 # %% ../nbs/02a_kernels.ipynb #fd20e795
@@ -561,9 +572,12 @@ def _parameter_vector(x:Tensor, a, dim:int, who:str) -> Tensor:
     "Check `x` against the parameters `a` (a number, or 1 or C values along `dim`); `a` as a vector on x's device."
     if not isinstance(x, Tensor): raise TypeError(f'{who} expects a torch.Tensor, got {type(x).__name__}')
     if not x.is_floating_point(): raise TypeError(f'{who} expects a floating-point tensor, got {x.dtype}')
-    try: a = torch.as_tensor(a, device=x.device)
-    except (TypeError, ValueError, RuntimeError):
-        raise TypeError(f'{who}: the parameter a must be a number, a list of numbers or a tensor, got {type(a).__name__} {a!r}') from None
+    if isinstance(a, Tensor) and a.dim() == 1 and a.device == x.device:           # a module's parameter: nothing to convert
+        if a.numel() == 1: return a
+    else:
+        try: a = torch.as_tensor(a, device=x.device)
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(f'{who}: the parameter a must be a number, a list of numbers or a tensor, got {type(a).__name__} {a!r}') from None
     a = a.reshape(1) if a.dim() == 0 else a
     if a.dim() != 1:
         raise ValueError(f'{who}: the parameter must be a vector (1 or C values), got shape {tuple(a.shape)}')
@@ -582,9 +596,9 @@ def _parameter_vector(x:Tensor, a, dim:int, who:str) -> Tensor:
 def activation(x:Tensor, a, act:str, dim:int=1, who:str|None=None) -> Tensor:
     "The activation `act` of `x` for the parameters `a` (one, or one per channel along `dim`): the kernels, or the reference path."
     a = _parameter_vector(x, a, dim, who or act)
-    ab = _along(a, x, dim) if a.numel() > 1 else a
-    if act == 'swish': return SwishFunction.apply(x, a, dim % x.dim() if a.numel() > 1 else 0) if use_op(x) else swish_reference(x, ab)
-    if use_op(x):
-        op = scaled_negative if torch.compiler.is_compiling() else EagerActivation.apply
-        return op(x, a, act, dim % x.dim() if a.numel() > 1 else 0)
-    return ReferenceActivation.apply(x, ab, act)
+    d = dim % x.dim() if a.numel() > 1 else 0
+    if act == 'swish': return SwishFunction.apply(x, a, d) if use_op(x) else swish_reference(x, _along(a, x, dim))
+    if not use_op(x): return ReferenceActivation.apply(x, _along(a, x, dim) if a.numel() > 1 else a, act)
+    if torch.compiler.is_compiling(): return scaled_negative(x, a, act, d)
+    if torch.is_grad_enabled() and (x.requires_grad or a.requires_grad): return EagerActivation.apply(x, a, act, d)
+    return _forward_kernels(x, a, act, d)                   # nothing to differentiate: the kernel alone

@@ -51,13 +51,11 @@ class _LearnableActivation(nn.Module):
                  device=None, dtype=None):
         super().__init__()
         num_parameters, init, channel_dim = _check_module_args(num_parameters, init, channel_dim, dtype)
-        self.num_parameters, self.channel_dim = num_parameters, channel_dim
+        self.num_parameters, self.channel_dim, self.who = num_parameters, channel_dim, type(self).__name__   # who: for messages
         self.init = self.default_init if init is None else init
         if num_parameters is None: self.a = UninitializedParameter(device=device, dtype=dtype)
         else: self.a = nn.Parameter(torch.full((num_parameters,), self.init, device=device, dtype=dtype))
-    def forward(self, x:Tensor) -> Tensor: return activation(x, self.a, self.act, self.channel_dim, self._who())
-    def _who(self):
-        return type(self).__name__ + (' (sized by its first input)' if getattr(self, 'sized_lazily', False) else '')
+    def forward(self, x:Tensor) -> Tensor: return activation(x, self.a, self.act, self.channel_dim, self.who)
     def extra_repr(self):
         return f'num_parameters={self.num_parameters}, init={self.init}' + (f', channel_dim={self.channel_dim}' if self.channel_dim != 1 else '')
 
@@ -99,7 +97,7 @@ class _Lazy(LazyModuleMixin):
         with torch.no_grad():
             self.a.materialize((x.shape[self.channel_dim],))
             self.a.fill_(self.init)
-        self.num_parameters, self.sized_lazily = x.shape[self.channel_dim], True
+        self.num_parameters, self.who = x.shape[self.channel_dim], f'{self.cls_to_become.__name__} (sized by its first input)'
 
 class LazyExponential(_Lazy, Exponential): cls_to_become = Exponential
 class LazyRational(_Lazy, Rational): cls_to_become = Rational

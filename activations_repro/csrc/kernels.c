@@ -18,6 +18,7 @@
 #define T float
 #define U uint32_t
 #define BIG FLT_MAX
+#define TWOK 0x1p126f   /* 2^K: the largest power of two below BIG/2 */
 #define NAME(f) f##_f32
 #define ABS fabsf
 #include "scaled_negative.h"
@@ -25,12 +26,14 @@
 #undef T
 #undef U
 #undef BIG
+#undef TWOK
 #undef NAME
 #undef ABS
 
 #define T double
 #define U uint64_t
 #define BIG DBL_MAX
+#define TWOK 0x1p1022
 #define NAME(f) f##_f64
 #define ABS fabs
 #include "scaled_negative.h"

@@ -7,7 +7,8 @@
        q = 1 + p|n|
        f = n/q for v <= 0, v otherwise (so -0.0 stays -0.0)
    the backward's dL/dv = g*w*w with w = 1/q (1 for v >= 0) and, per channel, S = sum g*u*f (Exponential) or sum g*u*u
-   (Rational) with u = p*f; dL/da = -S or -sign(a)*S is applied by the caller.
+   (Rational) with u = p*f, and dL/da = -S or -sign(a)*S. The caller passes e^-a or 1/|a| per channel; p and lim are
+   computed here.
 
    Every value is computed for every element, and the sign of v only selects between values already computed: each loop
    marked "vectorised" compiles to straight-line SIMD code, so its cost does not depend on the signs of the data.
@@ -91,9 +92,36 @@ static void NAME(pieces)(int64_t outer, int64_t C, int64_t inner, int64_t* per_r
   *n = inner > 1 ? outer*C*(*per_row) : (outer + *rows - 1)/(*rows);
 }
 
-void NAME(ar_fwd)(const T* x, T* y, const T* p, const T* lim, int64_t outer, int64_t C, int64_t inner, int nt) {
+/* p = min(praw, BIG) and lim = min(BIG, 2^K/p) for each of the C channels, into pl[0..C) and pl[C..2C): the values
+   learnable's clamp_bound gives (2^K/p is 1/p scaled by a power of two, rounded once), computed here so that a call costs
+   the caller no tensor operations. Returns the buffer (the caller frees it), or NULL without memory. */
+static inline T NAME(below_big)(T v) {   /* v > BIG ? BIG : v, as a bit mask (no jump): NaN stays NaN */
+  T big = BIG;
+  U bv, bb, keep = (U)(v > BIG) - 1;      /* v > BIG: no bit of v kept */
+  memcpy(&bv, &v, sizeof bv);
+  memcpy(&bb, &big, sizeof bb);
+  bv = (bv & keep) | (bb & ~keep);
+  memcpy(&v, &bv, sizeof bv);
+  return v;
+}
+
+static T* NAME(constants)(const T* praw, int64_t C) {
+  T* pl = malloc(2*C*sizeof(T));
+  if (!pl) return NULL;
+  for (int64_t k = 0; k < C; k++) {
+    pl[k] = NAME(below_big)(praw[k]);
+    pl[C + k] = NAME(below_big)((1/pl[k])*TWOK);
+  }
+  return pl;
+}
+
+/* praw[C]: e^-a or 1/|a| before any clamp. Returns 0, or 1 without memory for the constants */
+int NAME(ar_fwd)(const T* x, T* y, const T* praw, int64_t outer, int64_t C, int64_t inner, int nt) {
   int64_t per_row, rows, n;
-  if (outer*C*inner == 0) return;         /* an empty tensor: nothing to read (its data pointer may be null) */
+  if (outer*C*inner == 0) return 0;       /* an empty tensor: nothing to read (its data pointer may be null) */
+  T* pl = NAME(constants)(praw, C);
+  if (!pl) return 1;
+  const T *p = pl, *lim = pl + C;
   NAME(pieces)(outer, C, inner, &per_row, &rows, &n);
   #pragma omp parallel for schedule(static) num_threads(nt) if(nt > 1)
   for (int64_t q = 0; q < n; q++) {
@@ -104,17 +132,22 @@ void NAME(ar_fwd)(const T* x, T* y, const T* p, const T* lim, int64_t outer, int
       for (int64_t o = q*rows; o < outer && o < (q + 1)*rows; o++) NAME(fwd_across)(x + o*C, y + o*C, p, lim, C);
     }
   }
+  free(pl);
+  return 0;
 }
 
-/* returns 0, or 1 if the buffer of the pieces' sums could not be allocated */
-int NAME(ar_bwd)(const T* g, const T* x, const T* p, const T* lim, T* gx, T* sums, int rational,
+/* da[C] = dL/da: -S (Exponential) or -sign(a) S (Rational, a[C] its parameters) from the per-channel sums S. Returns 0, or 1
+   if the buffers of the constants or the pieces' sums could not be allocated */
+int NAME(ar_bwd)(const T* g, const T* x, const T* praw, const T* a, T* gx, T* da, int rational,
                  int64_t outer, int64_t C, int64_t inner, int nt) {
   int64_t per_row, rows, n, width = inner > 1 ? 1 : C;
-  for (int64_t k = 0; k < C; k++) sums[k] = 0;
+  for (int64_t k = 0; k < C; k++) da[k] = 0;
   if (outer*C*inner == 0) return 0;
   NAME(pieces)(outer, C, inner, &per_row, &rows, &n);
+  T* pl = NAME(constants)(praw, C);
   T* part = calloc(n*width + 1, sizeof(T));
-  if (!part) return 1;
+  if (!pl || !part) { free(pl); free(part); return 1; }
+  const T *p = pl, *lim = pl + C;
   #pragma omp parallel for schedule(static) num_threads(nt) if(nt > 1)
   for (int64_t q = 0; q < n; q++) {
     if (inner > 1) {
@@ -126,9 +159,14 @@ int NAME(ar_bwd)(const T* g, const T* x, const T* p, const T* lim, T* gx, T* sum
     }
   }
   for (int64_t q = 0; q < n; q++) {
-    if (inner > 1) sums[(q/per_row) % C] += part[q];
-    else for (int64_t k = 0; k < C; k++) sums[k] += part[q*C + k];
+    if (inner > 1) da[(q/per_row) % C] += part[q];
+    else for (int64_t k = 0; k < C; k++) da[k] += part[q*C + k];
   }
+  for (int64_t k = 0; k < C; k++) {
+    int sign = rational ? (a[k] > 0) - (a[k] < 0) : 1;    /* an int difference: no jump on a float compare */
+    da[k] = -(T)sign*da[k];
+  }
+  free(pl);
   free(part);
   return 0;
 }
