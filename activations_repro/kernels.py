@@ -146,7 +146,7 @@ def load_kernels(path:Path):
     lib = ctypes.CDLL(str(path))
     P, I, N = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     for s in ('f32', 'f64'):
-        getattr(lib, f'ar_fwd_{s}').argtypes = [P, P, P, I, I, I, N]
+        getattr(lib, f'ar_fwd_{s}').argtypes = [P, P, P, P, N, I, I, I, N]
         getattr(lib, f'ar_bwd_{s}').argtypes = [P, P, P, P, P, P, N, I, I, I, N]
         getattr(lib, f'ar_pau_fwd_{s}').argtypes = [P, P, P, N, P, N, I, N]           # the PAU peer (below)
         getattr(lib, f'ar_pau_bwd_{s}').argtypes = [P, P, P, P, N, P, N, P, P, I, N]
@@ -191,7 +191,10 @@ def _dense(x:Tensor) -> bool:
 # %% ../nbs/02a_kernels.ipynb #a1b20028
 def layout(x:Tensor, dim:int, n:int) -> tuple:
     "(x, outer, C, inner): how the kernels read `x` for `n` parameters along `dim` (x copied if not dense)."
-    if n == 1 and x.is_contiguous(): return x, 1, 1, x.numel()            # the common case, without looking at strides
+    if x.is_contiguous():                                                   # the common case, without sorting the strides
+        if n == 1: return x, 1, 1, x.numel()
+        d = dim % x.dim()
+        return x, math.prod(x.shape[:d]), x.shape[d], math.prod(x.shape[d + 1:])
     if not _dense(x): x = x.contiguous()
     if n == 1: return x, 1, 1, x.numel()
     order = sorted(range(x.dim()), key=lambda d: -x.stride(d))          # outermost first
@@ -217,26 +220,38 @@ _FWD, _BWD = ({dt: f'ar_{d}_{s}' for dt, s in _SUFFIX.items()} for d in ('fwd', 
 def _threads(n:int) -> int: return torch.get_num_threads() if n >= 1 << 17 else 1     # small tensors: one thread
 
 # %% ../nbs/02a_kernels.ipynb #0869029f
-def _c_scale(a:Tensor, act:str, dt) -> Tensor:
-    "The C kernels' per-channel input: e^-a or 1/|a| as a vector of dtype `dt`, in as few tensor operations as it takes."
-    a = a if a.dim() == 1 else a.reshape(-1)
-    return raw_scale(a if a.dtype == dt else a.to(dt), act)
+_EXP_NEG = {}                                          # {(dtype, a): e^-a} for one-parameter layers
+_CTYPE = {torch.float32: ctypes.c_float, torch.float64: ctypes.c_double}
 
-def c_forward(x:Tensor, a:Tensor, act:str, dim:int, p:Tensor|None=None) -> Tensor:
-    "f(x) by the C kernel, for the parameter vector `a` (1 value, or one per channel along `dim`); `p`: `_c_scale`'s, if known."
+def _exp_neg(a:Tensor) -> Tensor:
+    "e^-a, computed once per value of a one-parameter layer's `a` (read from its memory: no tensor operation to look it up)."
+    if a.numel() != 1 or a.device.type != 'cpu': return a.neg().exp_()
+    key = (a.dtype, _CTYPE[a.dtype].from_address(a.data_ptr()).value)
+    if (p := _EXP_NEG.get(key)) is None:
+        if len(_EXP_NEG) > 1024: _EXP_NEG.clear()
+        p = _EXP_NEG[key] = a.neg().exp_()
+    return p
+
+def _c_vectors(a:Tensor, act:str, dt) -> tuple[Tensor, Tensor]:
+    "The C kernels' per-channel inputs, vectors of dtype `dt`: (e^-a or a, a); the kernel takes 1/|a| and the clamps itself."
+    a = a if a.dim() == 1 and a.dtype == dt else a.reshape(-1).to(dt)
+    return (_exp_neg(a) if act == 'exponential' else a), a
+
+def c_forward(x:Tensor, a:Tensor, act:str, dim:int, pa:tuple|None=None) -> Tensor:
+    "f(x) by the C kernel, for the parameter vector `a` (1 value, or one per channel along `dim`); `pa`: `_c_vectors`', if known."
     xs, outer, C, inner = layout(x, dim, a.numel())
-    p, y = _c_scale(a, act, x.dtype) if p is None else p, torch.empty_like(xs)       # the kernel clamps p and derives lim
-    rc = getattr(c_kernels(), _FWD[x.dtype])(xs.data_ptr(), y.data_ptr(), p.data_ptr(), outer, C, inner, _threads(xs.numel()))
+    (p, ad), y = pa or _c_vectors(a, act, x.dtype), torch.empty_like(xs)
+    rc = getattr(c_kernels(), _FWD[x.dtype])(xs.data_ptr(), y.data_ptr(), p.data_ptr(), ad.data_ptr(), act == 'rational',
+                                             outer, C, inner, _threads(xs.numel()))
     if rc: raise MemoryError('the C kernel could not allocate the buffer of its constants')
     return y
 
 # %% ../nbs/02a_kernels.ipynb #18320054
-def c_backward(g:Tensor, x:Tensor, a:Tensor, act:str, dim:int, p:Tensor|None=None) -> tuple[Tensor, Tensor]:
-    "(dL/dx, dL/da) by the C kernel, from the incoming gradient `g`; `p`: `_c_scale`'s, if known."
+def c_backward(g:Tensor, x:Tensor, a:Tensor, act:str, dim:int, pa:tuple|None=None) -> tuple[Tensor, Tensor]:
+    "(dL/dx, dL/da) by the C kernel, from the incoming gradient `g`; `pa`: `_c_vectors`', if known."
     xs, outer, C, inner = layout(x, dim, a.numel())
     gs = g if g.stride() == xs.stride() else torch.empty_like(xs).copy_(g)     # read in the same order as x
-    ad = a if a.dtype == x.dtype and a.dim() == 1 else a.reshape(-1).to(x.dtype)     # the signs of Rational's a
-    p, gx, da = _c_scale(ad, act, x.dtype) if p is None else p, torch.empty_like(xs), torch.empty(C, dtype=x.dtype)
+    (p, ad), gx, da = pa or _c_vectors(a, act, x.dtype), torch.empty_like(xs), torch.empty(C, dtype=x.dtype)
     rc = getattr(c_kernels(), _BWD[x.dtype])(gs.data_ptr(), xs.data_ptr(), p.data_ptr(), ad.data_ptr(), gx.data_ptr(),
                                              da.data_ptr(), act == 'rational', outer, C, inner, _threads(xs.numel()))
     if rc: raise MemoryError('the C kernel could not allocate the buffer of its partial sums')
@@ -426,12 +441,12 @@ class EagerActivation(torch.autograd.Function):
     def forward(ctx, x:Tensor, a:Tensor, act:str, dim:int) -> Tensor:    # ctx here: a `setup_context` function costs more per call
         _keep_inputs(ctx, (x, a, act, dim), None)
         if kernels_for(x) is not C_KERNELS: return _forward_kernels(x, a, act, dim)
-        ctx.p = _c_scale(a, act, x.dtype)                                # computed once for both passes
-        return c_forward(x, a, act, dim, ctx.p)
+        ctx.pa = _c_vectors(a, act, x.dtype)                             # computed once for both passes
+        return c_forward(x, a, act, dim, ctx.pa)
     @staticmethod
     def backward(ctx, g):
         if torch.is_grad_enabled(): return _forward_vjp(ctx, g)       # create_graph: the op's derivative, differentiable
-        if hasattr(ctx, 'p'): return *c_backward(g, *ctx.saved_tensors, ctx.act, ctx.dim, ctx.p), None, None
+        if hasattr(ctx, 'pa'): return *c_backward(g, *ctx.saved_tensors, ctx.act, ctx.dim, ctx.pa), None, None
         return *_backward_kernels(g, *ctx.saved_tensors, ctx.act, ctx.dim), None, None
 
 # %% ../nbs/02a_kernels.ipynb #8c7f6cf9

@@ -92,9 +92,10 @@ static void NAME(pieces)(int64_t outer, int64_t C, int64_t inner, int64_t* per_r
   *n = inner > 1 ? outer*C*(*per_row) : (outer + *rows - 1)/(*rows);
 }
 
-/* p = min(praw, BIG) and lim = min(BIG, 2^K/p) for each of the C channels, into pl[0..C) and pl[C..2C): the values
-   learnable's clamp_bound gives (2^K/p is 1/p scaled by a power of two, rounded once), computed here so that a call costs
-   the caller no tensor operations. Returns the buffer (the caller frees it), or NULL without memory. */
+/* p = min(praw, BIG) (Exponential: praw = e^-a, from the caller) or min(1/|a|, BIG) (Rational), and lim = min(BIG, 2^K/p),
+   for each of the C channels, into pl[0..C) and pl[C..2C): the values of kernels.inverse_scale and clamp_bound (2^K/p is
+   1/p scaled by a power of two, rounded once), computed here so that a call costs the caller at most the exponential.
+   Returns the buffer (the caller frees it), or NULL without memory. */
 static inline T NAME(below_big)(T v) {   /* v > BIG ? BIG : v, as a bit mask (no jump): NaN stays NaN */
   T big = BIG;
   U bv, bb, keep = (U)(v > BIG) - 1;      /* v > BIG: no bit of v kept */
@@ -105,21 +106,22 @@ static inline T NAME(below_big)(T v) {   /* v > BIG ? BIG : v, as a bit mask (no
   return v;
 }
 
-static T* NAME(constants)(const T* praw, int64_t C) {
+static T* NAME(constants)(const T* praw, const T* a, int rational, int64_t C) {
   T* pl = malloc(2*C*sizeof(T));
   if (!pl) return NULL;
   for (int64_t k = 0; k < C; k++) {
-    pl[k] = NAME(below_big)(praw[k]);
+    pl[k] = NAME(below_big)(rational ? 1/ABS(a[k]) : praw[k]);
     pl[C + k] = NAME(below_big)((1/pl[k])*TWOK);
   }
   return pl;
 }
 
-/* praw[C]: e^-a or 1/|a| before any clamp. Returns 0, or 1 without memory for the constants */
-int NAME(ar_fwd)(const T* x, T* y, const T* praw, int64_t outer, int64_t C, int64_t inner, int nt) {
+/* praw[C]: e^-a before any clamp (Exponential), a[C]: the parameters (Rational). Returns 0, or 1 without memory */
+int NAME(ar_fwd)(const T* x, T* y, const T* praw, const T* a, int rational, int64_t outer, int64_t C, int64_t inner,
+                 int nt) {
   int64_t per_row, rows, n;
   if (outer*C*inner == 0) return 0;       /* an empty tensor: nothing to read (its data pointer may be null) */
-  T* pl = NAME(constants)(praw, C);
+  T* pl = NAME(constants)(praw, a, rational, C);
   if (!pl) return 1;
   const T *p = pl, *lim = pl + C;
   NAME(pieces)(outer, C, inner, &per_row, &rows, &n);
@@ -144,7 +146,7 @@ int NAME(ar_bwd)(const T* g, const T* x, const T* praw, const T* a, T* gx, T* da
   for (int64_t k = 0; k < C; k++) da[k] = 0;
   if (outer*C*inner == 0) return 0;
   NAME(pieces)(outer, C, inner, &per_row, &rows, &n);
-  T* pl = NAME(constants)(praw, C);
+  T* pl = NAME(constants)(praw, a, rational, C);
   T* part = calloc(n*width + 1, sizeof(T));
   if (!pl || !part) { free(pl); free(part); return 1; }
   const T *p = pl, *lim = pl + C;
