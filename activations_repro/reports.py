@@ -19,9 +19,10 @@ __all__ = ['NO_PAIRS', 'VERDICTS', 'MARGINS', 'PaperB', 'PaperA', 'PUBLISHED', '
            'KAF_COLUMNS', 'KAF_CLAIM_GRIDS', 'sign_flip_p', 'p_at', 'paired', 'holm', 'verdict', 'size_verdict',
            'better', 'null_value', 'test_row', 'claim_tests', 'judge', 'left_out', 'md_table', 'verdict_rows',
            'claim_label', 'paper_claims', 'beside_paper', 'forest', 'conv_activations', 'table1', 'still_moving',
-           'learned_a', 'a_trajectory', 'screen_table', 'closest_variant', 'jpeg_cost', 'verdicts_agree', 'trace_loss',
-           'equal_time', 'kaf_frame', 'kaf_arms', 'kaf_output_claims', 'kaf_claim_tests', 'kaf_claim_table', 'logistic',
-           'logistic_fit', 'sigmoid_r2', 'kernel_claims', 'activation_speed', 'step_speed', 'kernel_cost', 'cost_claim',
+           'learned_a', 'a_trajectory', 'screen_table', 'closest_variant', 'jpeg_cost', 'verdicts_agree',
+           'learnable_count', 'practitioner_tests', 'practitioner_table', 'trace_loss', 'equal_time', 'kaf_frame',
+           'kaf_arms', 'kaf_output_claims', 'kaf_claim_tests', 'kaf_claim_table', 'logistic', 'logistic_fit',
+           'sigmoid_r2', 'kernel_claims', 'activation_speed', 'step_speed', 'module_speed', 'kernel_cost', 'cost_claim',
            'cost_claims', 'results_folder', 'report_budget']
 
 # %% ../nbs/12b_reports.ipynb #fdca5f5c
@@ -71,7 +72,7 @@ def holm(p) -> np.ndarray:
 # the only spelling of the verdicts
 VERDICTS = dict(yes='reproduced', no='contradicted', open='not resolved at {:.0%}',
                 excluded="paper's effect size excluded", compatible="compatible with the paper's effect size",
-                no_size='no published size')
+                no_size='no published size', better='{} better')
 
 # %% ../nbs/12b_reports.ipynb #7e5f0050
 def verdict(diff:float, p_adj:float, direction:str, alpha:float=0.05) -> str:
@@ -136,9 +137,12 @@ def judge(t, alpha:float=0.05):
     if t.empty: return t
     side = lambda m, d: d if d in ('lower', 'higher') else better(m)
     t = t.assign(p_holm=holm(t.p_dir), p_gap_holm=holm(t.p_gap))
-    rows = zip(t['diff'] - t['null'], t.p_holm, t.metric, t.direction)
+    def one(r):                                         # 'either': a question with no side taken, answered by who is better
+        if r.direction != 'either': return verdict(r.diff - r.null, r.p_holm, side(r.metric, r.direction), alpha)
+        if not r.p_holm < alpha: return VERDICTS['open'].format(alpha)
+        return VERDICTS['better'].format(r.x if (r.diff > 0) == (better(r.metric) == 'higher') else r.y)
     size = [VERDICTS['no_size'] if g != g else size_verdict(p, alpha) for g, p in zip(t.gap, t.p_gap_holm)]
-    return t.assign(verdict=[verdict(d, p, side(m, s), alpha) for d, p, m, s in rows], size=size)
+    return t.assign(verdict=[one(r) for r in t.itertuples()], size=size)
 
 # %% ../nbs/12b_reports.ipynb #9e921ad1
 def left_out(records:list, grid:str, budget:str) -> list:
@@ -262,7 +266,7 @@ def _forest_panel(ax, g, metric:str):
     ax.errorbar(g['diff'][ok]*k, ys[ok], xerr=[(g['diff'] - g.lo)[ok]*k, (g.hi - g['diff'])[ok]*k], fmt='o', color='C0',
                 capsize=3)
     ax.plot(g['diff'][~ok]*k, ys[~ok], 'o', color='C0', mfc='none')             # one pair: no interval
-    ax.plot(g.gap*k, ys, 'x', color='C3', ms=8, mew=2, label="paper's gap")
+    if g.gap.notna().any(): ax.plot(g.gap*k, ys, 'x', color='C3', ms=8, mew=2, label="paper's gap")    # a legend entry only for what is drawn
     ni = (g.direction == 'no worse').values
     if ni.any(): ax.plot(g['null'][ni]*k, ys[ni], '|', color='0.5', ms=14, mew=2, label='margin')
     ax.axvline(0, color='k', lw=0.8)
@@ -423,6 +427,34 @@ def verdicts_agree(t1, t2, names=('base', 'tf')) -> str:
     differ = [f'{c} ({"; ".join(a)} on `{names[0]}`; {"; ".join(b)} on `{names[1]}`)' for c, a, b in both if a != b]
     return (f'Of the {len(both)} claims tested on both networks, {len(both) - len(differ)} reach the same direction and size verdicts'
             + (f'; they differ for {"; ".join(differ)}.' if differ else '.'))
+
+# %% ../nbs/12b_reports.ipynb #111dab7f
+def learnable_count(act:str, model:str='paper_b', net:str='tf') -> int:
+    "The learnable parameters that activation `act` adds to a paper network (per layer, as the paper: 1 each, PAU's 10)."
+    from activations_repro.models import get_model
+    from activations_repro.learnable import activation_params
+    return sum(len(v) for v in activation_params(get_model(model, act, net=net)).values())
+
+# %% ../nbs/12b_reports.ipynb #48546aea
+def practitioner_tests(records:list, ours=('exponential', 'rational'), others=('gelu', 'silu', 'swish', 'pau'),
+                       metrics=('valid_acc', 'valid_loss'), alpha:float=0.05):
+    "`judge`d paired comparisons of each of `ours` with each of `others`, in either direction (one Holm family)."
+    claims = [(x, y, m, 'either') for m in metrics for x in ours for y in others]
+    t = judge(claim_tests(finals(records), claims), alpha)
+    if t.empty: return t
+    return t.assign(label=[f'{x} − {y}: {LABELS[m]}' for x, y, m, _ in claims], paper=["— (this project's question)"]*len(t))
+
+# %% ../nbs/12b_reports.ipynb #92eb87ad
+def practitioner_table(records:list, acts:tuple, steps=None, net:str='tf'):
+    "A row per activation: test accuracy and loss (mean ± sd over seeds), learnable parameters added, step ÷ ReLU's (`steps`: a `step_speed` table)."
+    import pandas as pd
+    df = finals(records)
+    if df.empty: return pd.DataFrame()
+    t, acc = mean_sd(df, ['valid_loss'], order=list(acts)), mean_sd(df, ['valid_acc'], order=list(acts), digits=2, scale=dict(valid_acc=100))
+    cost = lambda a: steps.loc[a, '÷ ReLU'] if steps is not None and a in steps.index else ''
+    return pd.DataFrame({'test acc %': acc.valid_acc, 'test loss': t.valid_loss,
+                         'learnable parameters': [int(learnable_count(a, net=net)) for a in t.index],
+                         'training step ÷ ReLU': [cost(a) for a in t.index], 'seeds': t.seeds}, index=t.index).rename_axis('act')
 
 # %% ../nbs/12b_reports.ipynb #fb9d42bb
 def _clock(record:dict, ms:dict|None):
@@ -599,25 +631,43 @@ def activation_speed(bench:dict) -> dict:
     "{CPU and shape: table kernel · module × threads: forward+backward ÷ ReLU's, random-sign ÷ one-sign} of the runs."
     import pandas as pd
     out = {}
-    for cpu, shape in dict.fromkeys((r['cpu'], r['shape']) for r in bench['runs']):
-        runs = [_speed_rows(r) for r in bench['runs'] if (r['cpu'], r['shape']) == (cpu, shape)]
+    kernel_runs = [r for r in bench['runs'] if r.get('kind', 'kernels') == 'kernels']      # (the module timings: `module_speed`)
+    for cpu, shape in dict.fromkeys((r['cpu'], r['shape']) for r in kernel_runs):
+        runs = [_speed_rows(r) for r in kernel_runs if (r['cpu'], r['shape']) == (cpu, shape)]
         t = pd.DataFrame({k: {c: _spread([r[k][c] for r in runs]) for c in row} for k, row in runs[0].items()}).T
         out[f'{cpu}; {shape.replace("x", "×")} float32, {len(runs)} run(s)'] = t.rename_axis(['kernel', 'module'])
     return out
 
 # %% ../nbs/12b_reports.ipynb #5bd0a006
-def step_speed(bench:dict, model:str='paper_b') -> dict:
-    "{CPU: table activation × (ms per training step, ratio to ReLU)} of `model` in `bench_training` runs, their range."
+def step_speed(bench:dict, model:str='paper_b', net:str='base') -> dict:
+    "{CPU: table activation × (ms per training step, ratio to ReLU)} of `model` (variant `net`) in `bench_training` runs, their range."
     import pandas as pd
     out = {}
-    runs = [r for r in bench['runs'] if r['model'] == model]
+    runs = [r for r in bench['runs'] if r['model'] == model and r.get('net', 'base') == net]
     for cpu in dict.fromkeys(r['cpu'] for r in runs):
         rs = [r for r in runs if r['cpu'] == cpu]
-        acts = list(rs[0]['ms_per_step'])
-        t = pd.DataFrame({a: {'ms per step': _spread([r['ms_per_step'][a] for r in rs], '{:.1f}'),
-                              '÷ ReLU': _spread([r['ms_per_step'][a]/r['ms_per_step']['relu'] for r in rs])}
-                              for a in acts}).T
+        acts = list(dict.fromkeys(a for r in rs for a in r['ms_per_step']))
+        have = lambda a: [r for r in rs if a in r['ms_per_step']]
+        t = pd.DataFrame({a: {'ms per step': _spread([r['ms_per_step'][a] for r in have(a)], '{:.1f}'),
+                              '÷ ReLU': _spread([r['ms_per_step'][a]/r['ms_per_step']['relu'] for r in have(a)]),
+                              'runs': len(have(a))} for a in acts}).T
         out[f'{cpu}, {len(rs)} run(s) of {rs[0]["threads"]} thread(s), {rs[0]["images"]} images'] = t.rename_axis('act')
+    return out
+
+# %% ../nbs/12b_reports.ipynb #2c241638
+def module_speed(bench:dict) -> dict:
+    "{CPU and shape: table module × (forward+backward µs, ÷ ReLU, ÷ PReLU of the same width, inference ÷ PReLU)}, ranges over runs."
+    import pandas as pd
+    runs, out = [r for r in bench['runs'] if r.get('kind') == 'modules'], {}
+    prelu = lambda t, m: t['PReLU per channel' if m.endswith('per channel') else 'PReLU per layer']
+    for cpu, shape in dict.fromkeys((r['cpu'], r['shape']) for r in runs):
+        rs = [r['modules'] for r in runs if (r['cpu'], r['shape']) == (cpu, shape)]
+        cols = {'forward+backward µs': (lambda t, m: t[m]['fwd_bwd']*1e6, '{:.0f}'),
+                '÷ ReLU': (lambda t, m: t[m]['fwd_bwd']/t['ReLU']['fwd_bwd'], '{:.2f}'),
+                '÷ PReLU': (lambda t, m: t[m]['fwd_bwd']/prelu(t, m)['fwd_bwd'], '{:.2f}'),
+                'inference ÷ PReLU': (lambda t, m: t[m]['no_grad']/prelu(t, m)['no_grad'], '{:.2f}')}
+        t = pd.DataFrame({m: {c: _spread([f(t, m) for t in rs if m in t], fmt) for c, (f, fmt) in cols.items()} for m in rs[0]}).T
+        out[f'{cpu}; {shape.replace("x", "×")} float32, 1 thread, {len(rs)} run(s)'] = t.rename_axis('module')
     return out
 
 # %% ../nbs/12b_reports.ipynb #7e5f0151

@@ -17,10 +17,11 @@ from fastai.callback.progress import ProgressCallback
 from activations_repro.results import machine
 from activations_repro.files import write_json_atomic
 
-def learner(model, act, images):
+def learner(model, act, images, net='base'):
     from activations_repro.train import make_learner
     test = 100 if model == 'paper_a' else max(100, images//5)   # Paper A: time the steps; Paper B: CIFAR-10's 5:1 train:test ratio
-    learn = make_learner(dict(model=model, act=act, epochs=1, limit=images, eval_size=test)); learn.remove_cb(ProgressCallback); return learn
+    cfg = dict(model=model, act=act, epochs=1, limit=images, eval_size=test) | ({} if net == 'base' else dict(net=net))
+    learn = make_learner(cfg); learn.remove_cb(ProgressCallback); return learn
 
 def clocks(): return time.perf_counter(), time.thread_time()    # wall and this thread's CPU seconds (torch runs on it with one thread)
 
@@ -51,15 +52,18 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--images', type=int, default=5000); p.add_argument('--rounds', type=int, default=3)
     p.add_argument('--threads', type=int, default=1); p.add_argument('--model', default='paper_b', choices=('paper_b', 'paper_a'))
+    p.add_argument('--net', default='base', help="Paper B's network variant (configs.PAPER_B_NETS)")
+    p.add_argument('--acts', default='paper', choices=('paper', 'all'), help="the paper's activations, or those and the peers")
     p.add_argument('--out', help='also write the step times to this JSON file (a result file the chapters read)')
     p.add_argument('--record', default='results/bench/training.json', help='result file the run is appended to ("" for none)')
     p.add_argument('--data', default=os.environ.get('ACTIVATIONS_REPRO_DATA', '../shared/data')); args = p.parse_args()
     os.environ['ACTIVATIONS_REPRO_DATA'] = args.data; warnings.filterwarnings('ignore'); torch.set_num_threads(args.threads)
-    from activations_repro.configs import PAPER_A_ACTS, PAPER_B_ACTS
+    from activations_repro.configs import PAPER_A_ACTS, PAPER_B_ACTS, PEER_ACTS
     ACTS, paper_b = (PAPER_B_ACTS, True) if args.model == 'paper_b' else (PAPER_A_ACTS, False)
-    print(f'{machine()["cpu"]}; torch {torch.__version__}, {torch.get_num_threads()} thread(s); {args.model}, batch 100, {args.images} CIFAR-10 images; '
+    if args.acts == 'all': ACTS = ACTS + PEER_ACTS
+    print(f'{machine()["cpu"]}; torch {torch.__version__}, {torch.get_num_threads()} thread(s); {args.model} (net {args.net}), batch 100, {args.images} CIFAR-10 images; '
           f'medians of {args.rounds} interleaved rounds after one warm-up epoch')
-    learns = {a: learner(args.model, a, args.images) for a in ACTS}
+    learns = {a: learner(args.model, a, args.images, args.net) for a in ACTS}
     for l in learns.values(): fastai_epoch(l)                                # warm-up (and the fused kernel loaded)
     steps = {a: [] for a in ACTS}; fa, pl = [], []
     for r in range(args.rounds):                                             # interleaved, in a new order each round
@@ -78,7 +82,7 @@ def main():
                    ms_per_step={a: statistics.median(steps[a]) for a in ACTS}, samples=steps)
         Path(args.out).parent.mkdir(parents=True, exist_ok=True); Path(args.out).write_text(json.dumps(out, indent=1)); print(f'wrote {args.out}')
     if args.record:
-        run = dict(machine(), date=time.strftime('%Y-%m-%d %H:%M'), torch=torch.__version__, model=args.model, threads=args.threads,
+        run = dict(machine(), date=time.strftime('%Y-%m-%d %H:%M'), torch=torch.__version__, model=args.model, net=args.net, threads=args.threads,
                    images=args.images, rounds=args.rounds, ms_per_step={a: statistics.median(steps[a]) for a in ACTS}, samples=steps)
         f = Path(args.record); old = json.loads(f.read_text()) if f.exists() else dict(what=__doc__.splitlines()[0], runs=[])
         write_json_atomic({**old, 'runs': old['runs'] + [run]}, f); print(f'appended to {f} ({len(old["runs"]) + 1} runs)')
