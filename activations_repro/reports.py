@@ -20,10 +20,10 @@ __all__ = ['NO_PAIRS', 'VERDICTS', 'MARGINS', 'PaperB', 'PaperA', 'PUBLISHED', '
            'better', 'null_value', 'test_row', 'claim_tests', 'judge', 'left_out', 'md_table', 'verdict_rows',
            'claim_label', 'paper_claims', 'beside_paper', 'forest', 'conv_activations', 'table1', 'still_moving',
            'learned_a', 'a_trajectory', 'screen_table', 'closest_variant', 'jpeg_cost', 'verdicts_agree',
-           'learnable_count', 'practitioner_tests', 'practitioner_table', 'trace_loss', 'equal_time', 'kaf_frame',
-           'kaf_arms', 'kaf_output_claims', 'kaf_claim_tests', 'kaf_claim_table', 'logistic', 'logistic_fit',
-           'sigmoid_r2', 'kernel_claims', 'activation_speed', 'step_speed', 'module_speed', 'kernel_cost', 'cost_claim',
-           'cost_claims', 'results_folder', 'report_budget']
+           'learnable_count', 'practitioner_tests', 'practitioner_table', 'practitioner_summary', 'trace_loss',
+           'equal_time', 'kaf_frame', 'kaf_arms', 'kaf_output_claims', 'kaf_claim_tests', 'kaf_claim_table', 'logistic',
+           'logistic_fit', 'sigmoid_r2', 'kernel_claims', 'activation_speed', 'step_speed', 'module_speed',
+           'kernel_cost', 'cost_claim', 'cost_claims', 'results_folder', 'report_budget']
 
 # %% ../nbs/12b_reports.ipynb #fdca5f5c
 def sign_flip_p(d) -> float:
@@ -455,6 +455,29 @@ def practitioner_table(records:list, acts:tuple, steps=None, net:str='tf'):
     return pd.DataFrame({'test acc %': acc.valid_acc, 'test loss': t.valid_loss,
                          'learnable parameters': [int(learnable_count(a, net=net)) for a in t.index],
                          'training step ÷ ReLU': [cost(a) for a in t.index], 'seeds': t.seeds}, index=t.index).rename_axis('act')
+
+# %% ../nbs/12b_reports.ipynb #9b9ca36a
+def practitioner_summary(table, tests, alpha:float=0.05) -> list:
+    "What a user takes from the practitioner's tables, in sentences computed from them (`practitioner_table`, `practitioner_tests`)."
+    if table.empty or tests.empty: return []
+    acc = table['test acc %'].str.split(' ').str[0].astype(float)
+    seeds = f'{table.seeds.min()}' if table.seeds.min() == table.seeds.max() else f'{table.seeds.min()}–{table.seeds.max()}'
+    out = [f"The highest mean test accuracy is {acc.idxmax()}'s ({table.loc[acc.idxmax(), 'test acc %']} %), "
+           f"the lowest {acc.idxmin()}'s ({table.loc[acc.idxmin(), 'test acc %']} %), over {seeds} seeds."]
+    won = tests[tests.verdict != VERDICTS['open'].format(alpha)]
+    scale = lambda r: 100 if r.metric.endswith('acc') else 1
+    if len(won):
+        out.append(f'Of the {len(tests)} paired comparisons, {len(won)} are resolved at {alpha:.0%} after Holm: ' + '; '.join(
+            f'{r.verdict.split()[0]} on {LABELS[r.metric]} ({r.x} − {r.y} {r.diff*scale(r):+.3g})' for r in won.itertuples()) + '.')
+    else:
+        acc_t = tests[tests.metric == 'valid_acc']
+        out.append(f'None of the {len(tests)} paired comparisons is resolved at {alpha:.0%} after Holm'
+                   + (f': the accuracy differences lie between {100*acc_t.lo.min():+.2f} and {100*acc_t.hi.max():+.2f} points '
+                      f'(95% intervals)' if len(acc_t) and acc_t.lo.notna().any() else '') + '.')
+    cost = {a: c for a, c in table['training step ÷ ReLU'].items() if c}
+    if cost:
+        out.append('A training step costs ' + ', '.join(f'{c}× ReLU\'s with {a}' for a, c in cost.items() if a != 'relu') + '.')
+    return out
 
 # %% ../nbs/12b_reports.ipynb #fb9d42bb
 def _clock(record:dict, ms:dict|None):
