@@ -102,7 +102,8 @@ def compile_kernels(out:Path,                # the shared library to write
 # %% ../nbs/02a_kernels.ipynb #a1b20021
 def cpu_flags() -> str:
     "The CPU's instruction-set flags (Linux: /proc/cpuinfo), or the processor's name elsewhere."
-    try: return next(l for l in open('/proc/cpuinfo') if l.startswith(('flags', 'Features'))).split(':', 1)[1].strip()
+    try:
+        with open('/proc/cpuinfo') as f: return next(l for l in f if l.startswith(('flags', 'Features'))).split(':', 1)[1].strip()
     except (OSError, StopIteration): return f'{platform.machine()} {platform.processor()}'
 
 # %% ../nbs/02a_kernels.ipynb #a1b20022

@@ -463,7 +463,7 @@ def practitioner_summary(table, tests, alpha:float=0.05) -> list:
     acc = table['test acc %'].str.split(' ').str[0].astype(float)
     seeds = f'{table.seeds.min()}' if table.seeds.min() == table.seeds.max() else f'{table.seeds.min()}–{table.seeds.max()}'
     out = [f"The highest mean test accuracy is {acc.idxmax()}'s ({table.loc[acc.idxmax(), 'test acc %']} %), "
-           f"the lowest {acc.idxmin()}'s ({table.loc[acc.idxmin(), 'test acc %']} %), over {seeds} seeds."]
+           f"the lowest {acc.idxmin()}'s ({table.loc[acc.idxmin(), 'test acc %']} %), over {seeds} seed{'s' if seeds != '1' else ''}."]
     won = tests[tests.verdict != VERDICTS['open'].format(alpha)]
     scale = lambda r: 100 if r.metric.endswith('acc') else 1
     if len(won):
