@@ -6,7 +6,7 @@ Docs: https://activations-repro.github.io/activations_repro/learnable.html.md"""
 
 # %% ../nbs/02_learnable.ipynb #06284424
 from __future__ import annotations
-import math, numbers
+import itertools, math, numbers
 from typing import Callable
 import torch
 from torch import nn, Tensor
@@ -270,23 +270,32 @@ def _no_module_error(model, old, called:bool=False) -> ValueError:
                       f'its activations may be called as functions (such as F.relu), which swap_activations cannot reach. '
                       f'Make them modules, or pass old= the module type the model uses')
 
+# %% ../nbs/02_learnable.ipynb #fad7748b
+def _model_tensor_kind(model:nn.Module) -> dict:
+    "{'dtype', 'device'} of the model's first floating-point parameter or buffer; {} if it has none."
+    t = next((t for t in itertools.chain(model.parameters(), model.buffers()) if t.is_floating_point()), None)
+    return {} if t is None else dict(dtype=t.dtype, device=t.device)
+
 # %% ../nbs/02_learnable.ipynb #a1b20080
 def swap_activations(model:nn.Module,            # modified in place and returned
                      name:str='exponential',     # the new activation, see `make_activation`
                      old=nn.ReLU,                # module type (or tuple of types) to replace
                      per_channel:bool=False,     # one parameter per channel of the tensor reaching each call
                      init:float|None=None,       # initial `a`; the paper's value when None
-                     example:Tensor|None=None,   # input for the sizing pass (default: one 3x64x64 image)
+                     example:Tensor|None=None,   # input for the sizing pass (default: one 3x64x64 image of the model's dtype)
                      # the channel axis; None: told by the layer before each call
                      channel_dim:int|None=None) -> nn.Module:
-    "Replace every `old` module in `model` by a fresh `name` activation."
-    found = {}
+    "Replace every `old` module in `model` by a fresh `name` activation, of the dtype and on the device of the model's parameters."
+    found, like = {}, _model_tensor_kind(model)
     for path, m in model.named_modules(remove_duplicate=False):
         if isinstance(m, old): found.setdefault(id(m), (path, m))
     if not found: raise _no_module_error(model, old)
     calls = {}
     if per_channel or example is not None:
-        example = torch.zeros(1, 3, 64, 64) if example is None else example
+        example = torch.zeros(1, 3, 64, 64, **like) if example is None else example
+        if like and (example.dtype, example.device) != (like['dtype'], like['device']):
+            raise ValueError(f'swap_activations: the example is {example.dtype} on {example.device} but the model\'s parameters are '
+                             f'{like["dtype"]} on {like["device"]}: pass an example of the model\'s dtype and device')
         calls = _calls(model, {k: m for k, (_, m) in found.items()}, example)
         if not calls: raise _no_module_error(model, old, called=True)
     new = {}
@@ -294,6 +303,7 @@ def swap_activations(model:nn.Module,            # modified in place and returne
         if per_channel and k not in calls:
             raise ValueError(f'cannot size {path!r} per channel: the example forward never called it; pass an example input that reaches it')
         acts = _sized(name, path, calls[k], init, channel_dim) if per_channel else [make_activation(name, 1, init)]
+        if like: acts = [a.to(**like) for a in acts]                      # the model's dtype and device
         new[k] = acts[0] if len(acts) == 1 else PerCallSite(acts)
     for path, m in list(model.named_modules(remove_duplicate=False)):
         if id(m) in new:

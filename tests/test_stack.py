@@ -149,3 +149,11 @@ def test_plot_activations_draws_each_learned_shape():
     assert len([a for a in fig.axes if a.has_data()]) == 3
     assert 'a = -1.00' in fig.axes[0].get_title() and '8 ch.' in fig.axes[2].get_title()
     with pytest.raises(ValueError, match='no learnable activation'): plot_activations(nn.Linear(2, 2))
+
+@pytest.mark.parametrize('device', ['meta'] + (['cuda'] if torch.cuda.is_available() else []))
+def test_swap_follows_the_models_device_and_dtype(device):
+    "swap_activations sizes with an example of the model's dtype and device, and its new parameters live there too."
+    from torchvision.models import resnet18
+    net = swap_activations(resnet18(num_classes=3).to(device=device, dtype=torch.float64), 'rational', per_channel=True)
+    kinds = {(m.a.dtype, m.a.device.type) for m in learnables(net)}
+    assert kinds == {(torch.float64, device)}, kinds
