@@ -8,13 +8,14 @@ Docs: https://activations-repro.github.io/activations_repro/cli.html.md"""
 from __future__ import annotations
 import sys, warnings
 from fastcore.script import call_parse
-from .configs import check_config, grid_configs
+import contextlib, io
+from .configs import check_config, grid_configs, FAMILY_DEFAULTS, GRIDS, BUDGETS
 
 # fastai imports torch.jit.script, which torch 2.14 flags as deprecated: noise for a user of these commands
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated')
 
 # %% auto #0
-__all__ = ['user_errors', 'ar_run', 'ar_grid']
+__all__ = ['user_errors', 'ar_run', 'grid_list', 'ar_grid']
 
 # %% ../nbs/15_cli.ipynb #a064377a
 def user_errors(f, *args, **kwargs):
@@ -32,46 +33,61 @@ def _yes_no(name:str, v:str|None) -> bool|None:
     return v.lower() == 'yes'
 
 # %% ../nbs/15_cli.ipynb #2f649745
+_D = FAMILY_DEFAULTS['cifar']          # the defaults `--help` shows are the runner's own table
+
 @call_parse
-def ar_run(act:str=None,               # activation: relu, elu, prelu, rational, exponential, silu, gelu, mish, swish, pau
-           model:str=None,             # network: paper_a or paper_b
-           dataset:str=None,           # cifar10 or cifar100
-           seed:int=None,              # random seed
-           epochs:int=None,            # number of epochs (a positive integer)
-           time_limit_s:float=None,    # stop after this many seconds of training steps
+def ar_run(act:str=_D['act'],          # relu, elu, prelu, rational, exponential, silu, gelu, mish, swish or pau
+           model:str=_D['model'],      # paper_a (the 9-layer CNN) or paper_b (the 3-conv network)
+           dataset:str=_D['dataset'],  # cifar10 or cifar100
+           seed:int=_D['seed'],        # random seed: the same seed, the same initial weights, batches and augmentation
+           epochs:int=_D['epochs'],    # epochs over the training set (the papers' budget: 200)
+           time_limit_s:float=None,    # stop after this many seconds of training steps (default: no limit)
            per_channel:str=None,       # yes: one `a` per channel, no: one per layer (default: the paper's choice)
-           limit:int=None,             # use only this many training images (at least one batch), and at most as many test images
-           epoch_size:int=None,        # images per epoch, drawn afresh each epoch
-           eval_size:int=None,         # evaluate on a class-stratified subset of this many test images
-           bs:int=None,                # batch size
-           lr:float=None,              # Adam's learning rate
-           net:str=None,               # Paper B's network variant: base, k5, pool3, lrn, fc, tf
-           jpeg:int=None,              # re-encode the images as JPEG of this quality first
-           out:str='results',          # folder for the result file
-           device:str=None,            # torch device, e.g. cuda
-           quiet:bool=False):          # no progress bars
-    "Train one configuration and write its result file (resumes from its checkpoint); unset options: `configs.FAMILY_DEFAULTS`."
+           limit:int=None,             # keep this many training images, and at most as many test images (default: all)
+           epoch_size:int=None,        # images per epoch, drawn afresh each epoch (default: the whole training set)
+           eval_size:int=None,         # evaluate on a class-stratified subset of this many test images (default: all)
+           bs:int=_D['bs'],            # batch size
+           lr:float=_D['lr'],          # Adam's learning rate
+           net:str=_D['net'],          # Paper B's network variant: base, k5, pool3, lrn, fc or tf (the headline)
+           jpeg:int=None,              # re-encode the images as JPEG of this quality first (default: the data as found)
+           out:str='results',          # folder of the result file <run name>.json (weights in out/weights, checkpoints in out/checkpoints)
+           device:str=None,            # cpu, or cuda / cuda:N on a GPU machine (default: cpu)
+           quiet:bool=False):          # print the result line only: no progress bars
+    """Train one configuration and write its result file; a killed run resumes from its checkpoint. The data: CIFAR downloaded by
+    fastai where the network allows, else ACTIVATIONS_REPRO_DATA=<folder with cifar10.tgz or cifar10-jpeg.tgz, or the extracted
+    cifar10/>. Example, Paper B's headline run (200 epochs: hours on a CPU): ar-run --act exponential --net tf --epochs 200"""
     per_channel = user_errors(_yes_no, 'per_channel', per_channel)
     given = dict(act=act, model=model, dataset=dataset, seed=seed, epochs=epochs, time_limit_s=time_limit_s, per_channel=per_channel,
                  limit=limit, epoch_size=epoch_size, eval_size=eval_size, bs=bs, lr=lr, net=net, jpeg=jpeg)
     cfg = user_errors(check_config, {k: v for k, v in given.items() if v is not None})
     from activations_repro.train import train_run
-    r = user_errors(train_run, cfg, out, device=device, progress=not quiet)
+    with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():    # quiet: nothing but the result
+        r = user_errors(train_run, cfg, out, device=device, progress=not quiet)
     print(f"{r['name']}: final {r['final']}" if r else 'another process is training this run; nothing done')
 
 # %% ../nbs/15_cli.ipynb #93dafc23
+def grid_list() -> str:
+    "Every grid of `configs.GRIDS` with each of its budgets: the runs it trains and their epochs."
+    def one(g, b):
+        cs = grid_configs(g, b)
+        eps = sorted({c['epochs'] for c in cs})
+        return f'{b} {len(cs)} runs × {"/".join(map(str, eps))} epochs'
+    return '\n'.join(f'{g}: ' + '; '.join(one(g, b) for b in BUDGETS[GRIDS[g]['budgets']]) for g in GRIDS)
+
 @call_parse
-# a name in configs.GRIDS: paper_b_cifar10, paper_a_cifar10, kaf_compare, kaftron, ...
-def ar_grid(grid:str='paper_b_cifar10',
-            # a budget of the grid's family, see `configs.BUDGETS` (e.g. full, reduced, quick, tiny)
-            budget:str='reduced',
-            out:str='results',          # folder of result files
-            shard:str='0/1',            # run only shard i of n, as "i/n"
-            workers:int=1,              # worker processes (local engine)
-            device:str=None,            # torch device, e.g. cuda
+def ar_grid(grid:str='paper_b_cifar10', # a grid of configs.GRIDS (--list-grids shows them, with their budgets)
+            budget:str='reduced',       # a budget of the grid's family: full (the papers' 200 epochs), reduced, quick, tiny, ...
+            out:str='results',          # folder of the result files (weights in out/weights, checkpoints in out/checkpoints)
+            shard:str='0/1',            # run only shard i of n, as "i/n", counting from 0 ("0/2" and "1/2": the two halves)
+            workers:int=1,              # worker processes on this machine (engine local), the CPU's threads shared among them
+            device:str=None,            # cpu, or cuda / cuda:N on a GPU machine (default: cpu)
             engine:str='local',         # local (worker processes on this machine) or ray (trials on a Ray cluster)
-            address:str=None):          # Ray cluster address (engine ray; default: a local Ray instance)
-    "Run every missing run of a grid (or of one shard of it) and write their result files."
+            address:str=None,           # Ray cluster address (engine ray; default: a local Ray instance)
+            list_grids:bool=False):     # print every grid and budget (runs, epochs) and exit
+    """Train every missing run of a grid (or of one shard of it) and write their result files; finished runs are skipped and
+    killed ones resume. The defaults start hours of training on a CPU: --list-grids shows what each grid and budget trains.
+    The data as for ar-run. Example: ar-grid --grid paper_b_cifar10_tf --budget full --workers 2"""
+    if list_grids: return print(grid_list())
     from activations_repro.experiments import run_grid, shard as shard_
     user_errors(lambda: shard_(grid_configs(grid, budget), shard))
     recs = user_errors(run_grid, grid, budget, out, shard, workers, device, engine=engine, address=address)

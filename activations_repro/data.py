@@ -115,7 +115,7 @@ def locate(name:str) -> Path:
         raise FileNotFoundError(
             f'{name}: no local copy and the download from {src["url"] or "scikit-learn (fetch_california_housing)"} failed ({type(e).__name__}). '
             f'Looked in: {"; ".join(tried)}. Set {DATA_ENV} to a folder holding one of {", ".join(src["archives"])} '
-            f'(or the extracted {src["folder"]}/ folder), e.g. {DATA_ENV}=../shared/data.') from None
+            f'(or the extracted {src["folder"]}/ folder), e.g. {DATA_ENV}=~/data.') from None
 
 # %% ../nbs/10_data.ipynb #bdaea32e
 def _fetch_housing() -> Path:

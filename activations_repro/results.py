@@ -77,14 +77,22 @@ def _stale(lock:Path, stale_s:float) -> bool:
     if host == socket.gethostname(): return not _alive(int(pid))
     return time.time() - lock.stat().st_mtime > stale_s
 
+def _open_new(lock:Path) -> int:
+    "Create `lock` (and its folder) exclusively; FileExistsError if it exists (a folder another process removes is made again)."
+    for _ in range(5):
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        try: return os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileNotFoundError: continue
+    raise FileNotFoundError(f'cannot create {lock}: its folder keeps disappearing')
+
 @contextlib.contextmanager
 def claim_run(folder, name:str, stale_s:float=6*3600):
     "Context manager: True if this process holds the run `name` (released at exit), False if another one does."
     lock = Path(folder)/'locks'/f'{name}.lock'
-    lock.parent.mkdir(parents=True, exist_ok=True)
+    made = [d for d in (Path(folder), lock.parent) if not d.exists()]      # removed again if left empty
     for _ in range(2):
         try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            fd = _open_new(lock)
             break
         except FileExistsError:
             if not _stale(lock, stale_s):
@@ -96,7 +104,11 @@ def claim_run(folder, name:str, stale_s:float=6*3600):
         return
     with os.fdopen(fd, 'w') as f: f.write(f'{socket.gethostname()} {os.getpid()}\n')
     try: yield True
-    finally: lock.unlink(missing_ok=True)
+    finally:
+        lock.unlink(missing_ok=True)
+        for d in (lock.parent, *reversed(made)):           # no empty folder left behind (a refused run leaves nothing)
+            try: d.rmdir()
+            except OSError: pass
 
 # %% ../nbs/12_results.ipynb #30aec77d
 # what every record holds (`make_record` writes them all); a file without them is not a finished run

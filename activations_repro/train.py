@@ -21,7 +21,7 @@ from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy, AccumMetric
 from fastai.torch_core import set_seed
 from .learnable import activation_params
-from .data import cifar_dls, tabular_dls, load_tabular, stratified_subset
+from .data import cifar_dls, tabular_dls, load_tabular, stratified_subset, locate, SOURCES
 from .kernel import KAFNet, draw_anchors, link_curve, kaf_tron, knn_on_index
 from .models import get_model, decayed_weights
 from .configs import check_config, run_name, family, SAVE_WEIGHTS, NOT_IDENTITY, PAPER_B_NETS, TASKS
@@ -423,6 +423,7 @@ def train_run(cfg:dict,            # configuration, see `configs.check_config`
     cfg, device, out = check_config(cfg), check_device(device), writable_folder(out)
     name = run_name(cfg)
     if family(cfg) == 'kaftron': return kaftron_run(cfg, out)
+    if cfg['dataset'] in SOURCES: locate(cfg['dataset'])          # no data: refused here, before anything is written
     with claim_run(out, name) as mine, num_threads(cfg['threads']):
         if (done := finished_run(out, name)) or not mine: return done
         ckpt = Path(ckpt_dir or out/'checkpoints')/f'{name}.pth'

@@ -73,7 +73,7 @@ def test_ar_grid_refuses_a_bad_value(kw, says, tmp_path, capsys, monkeypatch):
 def test_every_option_is_in_the_tables():
     "A new option of either command needs a bad value in its table."
     import inspect
-    for f, table, flags in ((ar_run, RUN, {'quiet'}), (ar_grid, GRID, set())):
+    for f, table, flags in ((ar_run, RUN, {'quiet'}), (ar_grid, GRID, {'list_grids'})):
         assert set(inspect.signature(f).parameters) - flags == {k for kw, _ in table for k in kw}
 
 @pytest.mark.parametrize('args,says', [(['ar-run', '--device', 'cuda:99'], "device 'cuda:99'"),
@@ -84,3 +84,15 @@ def test_the_console_scripts_exit_2_with_one_line(args, says, tmp_path):
                        env={k: v for k, v in os.environ.items() if k != 'ACTIVATIONS_REPRO_DATA'})
     assert r.returncode == 2 and says in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert not (tmp_path/'o').exists()
+
+def test_help_teaches_and_quiet_is_quiet_and_a_refusal_leaves_nothing(tmp_path):
+    "--help shows the defaults and an example; --list-grids every grid with its budgets; with no data, --quiet prints one error line and no folder is made."
+    exe = Path(sys.executable).parent
+    h = subprocess.run([exe/'ar-run', '--help'], capture_output=True, text=True).stdout
+    assert '(default: relu)' in h and '(default: 30)' in h and 'Example' in h and 'ACTIVATIONS_REPRO_DATA' in h
+    g = subprocess.run([exe/'ar-grid', '--list-grids'], capture_output=True, text=True)
+    assert g.returncode == 0 and 'paper_b_cifar10_tf_peers: full 12 runs × 200 epochs' in g.stdout
+    env = {k: v for k, v in os.environ.items() if k != 'ACTIVATIONS_REPRO_DATA'} | {'ACTIVATIONS_REPRO_CACHE': str(tmp_path/'cache')}
+    r = subprocess.run([exe/'ar-run', '--quiet', '--out', str(tmp_path/'out')], capture_output=True, text=True, env=env)
+    assert r.returncode == 2 and r.stdout == '' and len(r.stderr.strip().splitlines()) == 1 and 'ACTIVATIONS_REPRO_DATA' in r.stderr
+    assert '../shared' not in r.stderr and not (tmp_path/'out').exists()
