@@ -1,4 +1,4 @@
-"""What the report chapters compute from result files, in one tested place: paired tests between activations run with the same seeds, confidence intervals of the differences, Holm's correction across a table, and a verdict for each of a paper's claims.
+"""What the report chapters compute from result files, in one tested place: the published numbers and each source's claims, a verdict for each claim from the paired statistics of chapter 12 (`stats`), and the tables and pictures the chapters and the README show.
 
 Docs: https://activations-repro.github.io/activations_repro/reports.html.md"""
 
@@ -6,72 +6,30 @@ Docs: https://activations-repro.github.io/activations_repro/reports.html.md"""
 
 # %% ../nbs/12b_reports.ipynb #051f53be
 from __future__ import annotations
-import itertools, math, os
+import math, os
 from collections import namedtuple
 from pathlib import Path
 import numpy as np
 from scipy import stats
 from .configs import GRIDS, TASKS, TEST_FRACTION, PAPER_B_NETS, grid_configs, run_name, check_config
 from .results import finals, mean_sd, records
+from .stats import NO_PAIRS, p_at, paired, holm, simultaneous, welch, fmt_p, no_spread
 
 # %% auto #0
-__all__ = ['NO_PAIRS', 'VERDICTS', 'MARGINS', 'PaperB', 'PaperA', 'PUBLISHED', 'PAPER_B_CLAIMS', 'PAPER_A_CLAIMS', 'LABELS',
-           'KAF_COLUMNS', 'KAF_CLAIM_GRIDS', 'sign_flip_p', 'p_at', 'paired', 'holm', 'verdict', 'size_verdict',
-           'better', 'null_value', 'test_row', 'claim_tests', 'judge', 'left_out', 'md_table', 'verdict_rows',
-           'claim_label', 'paper_claims', 'beside_paper', 'forest', 'conv_activations', 'table1', 'still_moving',
-           'learned_a', 'a_trajectory', 'screen_table', 'closest_variant', 'jpeg_cost', 'verdicts_agree',
-           'learnable_count', 'practitioner_tests', 'practitioner_table', 'practitioner_summary', 'trace_loss',
-           'equal_time', 'kaf_frame', 'kaf_arms', 'kaf_output_claims', 'kaf_claim_tests', 'kaf_claim_table', 'logistic',
-           'logistic_fit', 'sigmoid_r2', 'kernel_claims', 'activation_speed', 'step_speed', 'module_speed',
-           'kernel_cost', 'cost_claim', 'cost_claims', 'results_folder', 'report_budget']
-
-# %% ../nbs/12b_reports.ipynb #fdca5f5c
-def sign_flip_p(d) -> float:
-    "Two-sided p of the exact sign-flip test of mean(d) = 0 (all 2^n sign patterns; beyond 16 values, sampled)."
-    d = np.asarray(d, float)
-    if len(d) > 16:
-        test = stats.permutation_test((d,), np.mean, permutation_type='samples', n_resamples=20000, random_state=0)
-        return float(test.pvalue)
-    flips = np.array(list(itertools.product((1., -1.), repeat=len(d))))
-    return float(np.mean(np.abs(flips @ d) >= abs(d.sum()) - 1e-12))
-
-# %% ../nbs/12b_reports.ipynb #7e5f0043
-NO_PAIRS = dict(n=0, diff=math.nan, se=math.nan, lo=math.nan, hi=math.nan, p_t=math.nan, p_perm=math.nan)
-
-def p_at(r:dict, at:float=0.) -> float:
-    "Two-sided p of the t-test of 'the mean difference is `at`' from a `paired` result `r` (its diff, se and n)."
-    if not r['n'] > 1 or at != at: return math.nan
-    if r['se'] == 0: return float(r['diff'] == at)
-    return float(2*stats.t.sf(abs(r['diff'] - at)/r['se'], r['n'] - 1))
-
-# %% ../nbs/12b_reports.ipynb #7e5f0002
-def paired(x, y,
-           level:float=0.95,
-           test_train:float=0.) -> dict: # n_test/n_train of repeated random splits (Nadeau-Bengio); 0: no correction
-    "Paired comparison of x and y (same seeds, same order): mean of x - y, its se and CI, t-test p, exact sign-flip p."
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if x.shape != y.shape or x.ndim != 1:
-        raise ValueError(f'paired samples must be two vectors of one length, got {x.shape} and {y.shape}')
-    d = x - y
-    if len(d) < 2: return {**NO_PAIRS, 'n': len(d), 'diff': float(d.mean()) if len(d) else math.nan}
-    r = dict(n=len(d), diff=float(d.mean()), se=float(d.std(ddof=1)*math.sqrt(1/len(d) + test_train)))
-    h = stats.t.ppf(0.5 + level/2, len(d) - 1)*r['se']
-    return {**r, 'lo': r['diff'] - h, 'hi': r['diff'] + h, 'p_t': p_at(r), 'p_perm': sign_flip_p(d)}
-
-# %% ../nbs/12b_reports.ipynb #5c73965c
-def holm(p) -> np.ndarray:
-    "Holm-adjusted p-values (family-wise error) in the input order; nan entries stay nan, outside the family."
-    p = np.asarray(p, float)
-    out = np.full(len(p), math.nan)
-    ok = np.flatnonzero(~np.isnan(p))
-    order = ok[np.argsort(p[ok])]
-    out[order] = np.maximum.accumulate(np.minimum(1, (len(ok) - np.arange(len(ok)))*p[order]))
-    return out
+__all__ = ['VERDICTS', 'MARGINS', 'PaperB', 'PaperA', 'PUBLISHED', 'PAPER_B_CLAIMS', 'PAPER_A_CLAIMS', 'LABELS', 'KAF_COLUMNS',
+           'KNN_ARM', 'KAF_CLAIM_GRIDS', 'verdict', 'size_verdict', 'better', 'null_value', 'test_row', 'claim_tests',
+           'design_limit', 'judge', 'families', 'left_out', 'md_table', 'verdict_rows', 'claim_label', 'paper_claims',
+           'beside_paper', 'forest', 'conv_activations', 'table1', 'still_moving', 'learned_a', 'learned_shape',
+           'shape_reading', 'a_trajectory', 'screen_table', 'closest_variant', 'jpeg_cost', 'verdicts_agree',
+           'network_dependence', 'learnable_count', 'practitioner_tests', 'practitioner_table', 'practitioner_summary',
+           'trace_loss', 'equal_time', 'kaf_frame', 'kaf_arms', 'kaf_output_claims', 'kaf_claim_tests',
+           'kaf_claim_table', 'logistic', 'logistic_fit', 'sigmoid_r2', 'kernel_claims', 'activation_speed',
+           'step_speed', 'module_speed', 'kernel_cost', 'cost_claim', 'cost_claims', 'results_folder', 'report_budget']
 
 # %% ../nbs/12b_reports.ipynb #09713a92
 # the only spelling of the verdicts
 VERDICTS = dict(yes='reproduced', no='contradicted', open='not resolved at {:.0%}',
-                excluded="paper's effect size excluded", compatible="compatible with the paper's effect size",
+                excluded="paper's effect size excluded", compatible='not excluded',
                 no_size='no published size', better='{} better')
 
 # %% ../nbs/12b_reports.ipynb #7e5f0050
@@ -84,7 +42,7 @@ def verdict(diff:float, p_adj:float, direction:str, alpha:float=0.05) -> str:
 
 # %% ../nbs/12b_reports.ipynb #7e5f0051
 def size_verdict(p_adj:float, alpha:float=0.05) -> str:
-    "Whether our data exclude the paper's gap: Holm-adjusted p of 'difference = gap' below `alpha` (nan: no test)."
+    "Whether our data exclude the paper's gap: Holm-adjusted p of 'difference = gap' below `alpha`; otherwise it is only not excluded."
     if p_adj != p_adj: return VERDICTS['open'].format(alpha)
     return VERDICTS['excluded'] if p_adj < alpha else VERDICTS['compatible']
 
@@ -113,36 +71,66 @@ def _pairs(df, x:str, y:str, metric:str, by:str, seed:str) -> tuple:
     return a.loc[common].values, b.loc[common].values
 
 # %% ../nbs/12b_reports.ipynb #7e5f0005
-def test_row(x:str, y:str, metric:str, direction:str, a, b, gap:float=math.nan, test_train:float=0.) -> dict:
+def test_row(x:str, y:str, metric:str, direction:str, a, b, gap:float=math.nan, test_train:float=0.,
+             n_test:int|None=None) -> dict: # the test images (or rows) each run was scored on, where known
     "One claim's tests from paired values `a` (of x), `b` (of y): difference, CI, p against 0 (or margin) and gap."
     r = paired(a, b, test_train=test_train) if len(a) else NO_PAIRS
     null = null_value(metric, direction, b)
     return dict(x=x, y=y, metric=metric, direction=direction, **r, null=null, p_dir=p_at(r, null), gap=gap,
-                p_gap=p_at(r, gap))
+                p_gap=p_at(r, gap), test_train=test_train, n_test=n_test)
 
 # %% ../nbs/12b_reports.ipynb #7e5f0064
 def claim_tests(df, claims:list,
                 gaps:list|None=None,       # the paper's gap x - y per claim, in the metric's units; nan: none published
                 by:str='act', seed:str='seed',
-                test_train:list|None=None): # per claim, n_test/n_train where its pairs are repeated random splits
+                test_train:list|None=None, # per claim, n_test/n_train where its pairs are repeated random splits
+                n_test:list|None=None):    # per claim, the test images (or rows) a run is scored on, where known
     "One `test_row` per claim (x, y, metric, direction) of the frame `df`, its runs paired by `seed`."
     import pandas as pd
-    gaps, test_train = gaps or [math.nan]*len(claims), test_train or [0.]*len(claims)
-    return pd.DataFrame([test_row(*c, *_pairs(df, *c[:3], by, seed), gap=g, test_train=tt)
-                         for c, g, tt in zip(claims, gaps, test_train)])
+    k = len(claims)
+    gaps, test_train, n_test = gaps or [math.nan]*k, test_train or [0.]*k, n_test or [None]*k
+    return pd.DataFrame([test_row(*c, *_pairs(df, *c[:3], by, seed), gap=g, test_train=tt, n_test=nt)
+                         for c, g, tt, nt in zip(claims, gaps, test_train, n_test)])
 
 # %% ../nbs/12b_reports.ipynb #7e5f0061
+def design_limit(r:dict, m:int, alpha:float=0.05) -> str:
+    "What keeps a row's test from resolving, whatever its data could add (empty if nothing does): one pair, the splits' variance, a coarse test set."
+    if not r['n'] > 1: return 'no pairs yet' if r['n'] == 0 else 'one pair: no test'
+    why = []
+    if no_spread(r) and 2/2**r['n'] >= alpha:
+        why.append(f'the differences have no spread: the exact test, whose smallest p with {r["n"]} pairs is {2/2**r["n"]:.3g}')
+    if r['direction'] == 'no worse' and r['metric'].endswith('acc') and r.get('n_test') and abs(r['null']) < 1/r['n_test']:
+        why.append(f'the {100*abs(r["null"]):g}-point margin is finer than one test image ({100/r["n_test"]:.1f} points of {r["n_test"]})')
+    tt = r.get('test_train') or 0.
+    if tt > 0 and r['se'] > 0:                           # as the number of splits grows, se tends to sd·sqrt(n_test/n_train)
+        t_max = abs(r['diff'] - r['null'])/(r['se']/math.sqrt(1/r['n'] + tt)*math.sqrt(tt))
+        if t_max < stats.norm.ppf(1 - alpha/(2*m)):
+            why.append(f'cannot reach {alpha:.0%} at any number of splits: with the Nadeau–Bengio variance |t| stays below {t_max:.2f}')
+    return '; '.join(why)
+
 def judge(t, alpha:float=0.05):
-    "`claim_tests` rows with Holm over the table (direction tests and size tests, each one family) and both verdicts."
+    """`claim_tests` rows with Holm over the table (the direction tests one family, the size tests another), the simultaneous
+    interval that goes with it (Bonferroni over the rows with a test), both verdicts, and what limits a row by design."""
     if t.empty: return t
     side = lambda m, d: d if d in ('lower', 'higher') else better(m)
     t = t.assign(p_holm=holm(t.p_dir), p_gap_holm=holm(t.p_gap))
+    m = max(1, int((t.n > 1).sum()))
+    sim = [simultaneous(r, m, 1 - alpha) for r in t.to_dict('records')]
+    t = t.assign(lo_sim=[s[0] for s in sim], hi_sim=[s[1] for s in sim], family=m)
     def one(r):                                         # 'either': a question with no side taken, answered by who is better
         if r.direction != 'either': return verdict(r.diff - r.null, r.p_holm, side(r.metric, r.direction), alpha)
         if not r.p_holm < alpha: return VERDICTS['open'].format(alpha)
         return VERDICTS['better'].format(r.x if (r.diff > 0) == (better(r.metric) == 'higher') else r.y)
-    size = [VERDICTS['no_size'] if g != g else size_verdict(p, alpha) for g, p in zip(t.gap, t.p_gap_holm)]
-    return t.assign(verdict=[one(r) for r in t.itertuples()], size=size)
+    size = [VERDICTS['no_size'] if g != g else ('no pairs yet', 'no test: one pair')[n] if n < 2 else size_verdict(p, alpha)
+            for g, p, n in zip(t.gap, t.p_gap_holm, t.n)]
+    return t.assign(verdict=[one(r) for r in t.itertuples()], size=size,
+                    design=[design_limit(r, m, alpha) for r in t.to_dict('records')])
+
+def families(t) -> str:
+    "The families a `judge`d table's Holm corrections run over, in words for its heading."
+    k = int(t.p_gap.notna().sum()) if len(t) else 0
+    return (f'direction: Holm over the {int(t.p_dir.notna().sum())} rows with a test' + (f'; size: Holm over the {k} rows with a published gap' if k else '')
+            + f'; intervals: 95% simultaneous (Bonferroni over {t.family.max() if len(t) else 0})')
 
 # %% ../nbs/12b_reports.ipynb #9e921ad1
 def left_out(records:list, grid:str, budget:str) -> list:
@@ -201,22 +189,35 @@ def md_table(df) -> str:
                           for row in d.itertuples(index=False))
 
 # %% ../nbs/12b_reports.ipynb #e3d3476a
-def _ours(metric:str, r) -> str:
-    "Our paired difference and its 95% interval, in points for accuracies."
-    pct = lambda v: f'{100*v:+.2f} pts' if metric.endswith('acc') else f'{v:+.3f}'
+def _pct(metric:str, v:float) -> str:
+    "A difference in the metric's units: points for accuracies."
+    return f'{100*v:+.2f} pts' if metric.endswith('acc') else f'{v:+.3f}'
+
+def _ours(metric:str, r, lo:str='lo_sim', hi:str='hi_sim') -> str:
+    "Our paired difference and its interval (by default the simultaneous one), in points for accuracies."
     if r.n == 0: return 'no pairs yet'
-    return f'{pct(r.diff)} [{pct(r.lo)}, {pct(r.hi)}]' if r.n > 1 else f'{pct(r.diff)} (one pair: no interval)'
+    iv = (getattr(r, lo), getattr(r, hi))
+    return f'{_pct(metric, r.diff)} [{_pct(metric, iv[0])}, {_pct(metric, iv[1])}]' if r.n > 1 else f'{_pct(metric, r.diff)} (one pair: no interval)'
 
 # %% ../nbs/12b_reports.ipynb #7e5f0012
 def verdict_rows(t, n:str='seeds'):
-    "The table every chapter shows, from `judge`'s rows `t` (with `label`, `paper`): a row per claim, both verdicts."
+    """The table every chapter shows, from `judge`'s rows `t` (with `label`, `paper`): a row per claim, our difference with the
+    simultaneous interval the verdicts go with and, beside it, the row's own 95% interval; both verdicts, what they were tested against."""
     import pandas as pd
-    cols = ['claim', 'paper', 'ours', n, 'p (Holm)', 'p sign-flip', 'verdict', "p at the paper's gap (Holm)", 'size']
+    cols = ['claim', 'paper', 'ours [95% simultaneous]', 'this row alone, 95%', n, 'tested against', 'p (Holm)', 'p sign-flip',
+            'verdict', "p at the paper's gap (Holm)", 'size']
     if t.empty: return pd.DataFrame(columns=cols)
     rows = list(t.itertuples())
-    values = [t.label, t.paper, [_ours(r.metric, r) for r in rows], t.n, t.p_holm.round(3),
-              # the exact test beside the t-test where n is small
-              [f'{r.p_perm:.3f}' if 1 < r.n <= 5 else '' for r in rows], t.verdict, t.p_gap_holm.round(3), t['size']]
+    alone = lambda r: '' if r.n < 2 else f'[{_pct(r.metric, r.lo)}, {_pct(r.metric, r.hi)}]'
+    against = lambda r: 'margin ' + _pct(r.metric, r.null) if r.null else '0'
+    say = lambda r: r.verdict + (f' ({r.design})' if r.design and r.verdict.startswith('not resolved') else '')
+    size = lambda r: (f'not excluded: the data allow [{_pct(r.metric, r.lo_sim)}, {_pct(r.metric, r.hi_sim)}]'
+                      if r.size == VERDICTS['compatible'] else r.size)
+    values = [t.label, t.paper, [_ours(r.metric, r) for r in rows], [alone(r) for r in rows], t.n, [against(r) for r in rows],
+              [fmt_p(p) for p in t.p_holm],
+              # the exact test beside the t-test where n is small (its smallest possible p: 2/2^n)
+              [fmt_p(r.p_perm) if 1 < r.n <= 5 else '' for r in rows], [say(r) for r in rows],
+              [fmt_p(p) if g == g else '' for p, g in zip(t.p_gap_holm, t.gap)], [size(r) for r in rows]]
     return pd.DataFrame({c: list(v) for c, v in zip(cols, values)}, index=t.index)
 
 # %% ../nbs/12b_reports.ipynb #7e5f0066
@@ -259,31 +260,39 @@ def beside_paper(df, published:dict, metrics:tuple, order:tuple):
 
 # %% ../nbs/12b_reports.ipynb #7e5f0071
 def _forest_panel(ax, g, metric:str):
-    "One metric's claims of a forest plot on `ax`, top to bottom in table order."
+    "One metric's claims of a forest plot on `ax`, top to bottom in table order: simultaneous interval, the row's own, zero, gap or margin."
     k = 100 if metric.endswith('acc') else 1
     ys = -np.arange(len(g))
     ok = g.lo.notna().values
-    ax.errorbar(g['diff'][ok]*k, ys[ok], xerr=[(g['diff'] - g.lo)[ok]*k, (g.hi - g['diff'])[ok]*k], fmt='o', color='C0',
-                capsize=3)
+    bar = lambda lo, hi, **kw: ax.errorbar(g['diff'][ok]*k, ys[ok], xerr=[(g['diff'] - lo)[ok]*k, (hi - g['diff'])[ok]*k], fmt='o', **kw)
+    bar(g.lo_sim, g.hi_sim, color='C0', capsize=3, label=f'95% simultaneous (Bonferroni over {g.family.max()})')
+    bar(g.lo, g.hi, color='C0', alpha=.35, lw=4, capsize=0, label='95%, the row alone')
     ax.plot(g['diff'][~ok]*k, ys[~ok], 'o', color='C0', mfc='none')             # one pair: no interval
     if g.gap.notna().any(): ax.plot(g.gap*k, ys, 'x', color='C3', ms=8, mew=2, label="paper's gap")    # a legend entry only for what is drawn
     ni = (g.direction == 'no worse').values
-    if ni.any(): ax.plot(g['null'][ni]*k, ys[ni], '|', color='0.5', ms=14, mew=2, label='margin')
+    if ni.any(): ax.plot(g['null'][ni]*k, ys[ni], '|', color='0.3', ms=14, mew=2, label='non-inferiority margin')
     ax.axvline(0, color='k', lw=0.8)
     ax.set_yticks(ys, g.label)
     ax.set_xlabel(f'difference in {LABELS.get(metric, metric).replace(" %", "")}' + (' (points)' if k == 100 else ''))
     ax.grid(axis='x', alpha=.3)
 
 # %% ../nbs/12b_reports.ipynb #7e5f0072
-def forest(t, title:str=''):
-    "A forest plot of `judge`d claims `t`: per claim its difference, 95% CI, zero and the paper's gap or margin."
+def forest(t, title:str='', by:str='metric'):
+    """A forest plot of `judge`d claims `t`: per claim its difference, simultaneous and own 95% intervals, zero, the paper's gap or
+    margin; a panel per metric (`by='metric'`), or per index value and metric (`by='index'`: each claim on its own scale)."""
     import matplotlib.pyplot as plt
-    t = t.assign(label=[f'{i} · {l}' if isinstance(i, str) else l for i, l in zip(t.index, t.label)])
-    metrics = list(dict.fromkeys(t.metric))
-    sizes = [int((t.metric == m).sum()) for m in metrics]
-    fig, axs = plt.subplots(len(metrics), 1, figsize=(9, 1.2 + 0.32*sum(sizes) + 0.6*len(metrics)), squeeze=False,
-                            gridspec_kw=dict(height_ratios=sizes))
-    for ax, m in zip(axs[:, 0], metrics): _forest_panel(ax, t[t.metric == m], m)
+    per_index = by == 'index'
+    t = t.assign(label=[f'{i} · {l}' if isinstance(i, str) and not per_index else l for i, l in zip(t.index, t.label)],
+                 _panel=[f'{i} · {LABELS.get(m, m)}' for i, m in zip(t.index, t.metric)] if per_index else t.metric)
+    by = '_panel'
+    keys = list(dict.fromkeys(t[by]))
+    sizes = [int((t[by] == v).sum()) for v in keys]
+    fig, axs = plt.subplots(len(keys), 1, figsize=(9, 1.2 + 0.32*sum(sizes) + 0.9*len(keys)), squeeze=False,
+                            gridspec_kw=dict(height_ratios=[s + 1 for s in sizes]))
+    for ax, v in zip(axs[:, 0], keys):
+        g = t[t[by] == v]
+        _forest_panel(ax, g, g.metric.iloc[0])
+        if per_index: ax.set_title(str(v), fontsize=9, loc='left')
     handles = {l: h for ax in axs[:, 0] for h, l in zip(*ax.get_legend_handles_labels())}
     fig.legend(handles.values(), handles.keys(), loc='upper right', fontsize=8, frameon=False)
     fig.suptitle(title, fontsize=9)
@@ -361,6 +370,44 @@ def learned_a(df, recs:list, published:dict, layers:list) -> str:
                      f'(the paper: {", ".join(f"{v:.3f}" for v in published["prelu"])}).')
     return '\n'.join(lines + [still_moving(recs, df, published, layers)])
 
+# %% ../nbs/12b_reports.ipynb #82603ae6
+def _shape_numbers(a:float, act:str) -> tuple:
+    "(saturation level -c, slope at v = -1) of the learned `a` of type `act`."
+    c = math.exp(a) if act == 'exponential' else abs(a)
+    return -c, (c/(c + 1))**2
+
+def learned_shape(dfs:dict, layers:dict, published:dict):
+    "Per type and layer: `a` (|a| for Rational), the saturation -c and the slope at v = -1, the paper's beside each network's (`dfs`: finals frames)."
+    import pandas as pd
+    rows = {}
+    for act in ('exponential', 'rational'):
+        for i, (name, layer) in enumerate(layers.items()):
+            if i >= len(published[act]): continue
+            vals = {'paper': published[act][i]} | {f'`{v}`': df[df.act == act][f'a_{name}'].pipe(lambda s: s.abs() if act == 'rational' else s).mean()
+                                                   for v, df in dfs.items() if f'a_{name}' in df and (df.act == act).any()}
+            for q, f in (('a' if act == 'exponential' else '|a|', lambda a: f'{a:+.2f}' if act == 'exponential' else f'{a:.3f}'),
+                         ('saturation −c', lambda a: f'{_shape_numbers(a, act)[0]:.3g}'),
+                         ('slope at v = −1', lambda a: f'{_shape_numbers(a, act)[1]:.3f}')):
+                rows[(act, layer, q)] = {k: f(v) for k, v in vals.items()}
+    return pd.DataFrame(rows).T.rename_axis(['type', 'layer', '']) if rows else pd.DataFrame()
+
+def shape_reading(dfs:dict, layers:dict, published:dict) -> str:
+    "Sentences: per network, where its learned shapes part from the paper's (the sign of the Exponential's a; the Rational's c as a multiple of the paper's)."
+    out = []
+    for v, df in dfs.items():
+        e = [df[df.act == 'exponential'][f'a_{n}'].mean() for n in layers if f'a_{n}' in df][:len(published['exponential'])]
+        r = [df[df.act == 'rational'][f'a_{n}'].abs().mean() for n in layers if f'a_{n}' in df][:len(published['rational'])]
+        if e and all(x == x for x in e):
+            pos = [l for l, x in zip(layers.values(), e) if x > 0]
+            out.append(f'`{v}`: the Exponential type saturates at ' + ', '.join(f'{-math.exp(x):.2g}' for x in e)
+                       + ' (the paper: ' + ', '.join(f'{-math.exp(x):.2g}' for x in published['exponential']) + ')'
+                       + (f'; its `a` is positive in {", ".join(pos)}, nearer the identity than ELU, where the paper\'s is negative in every layer' if pos else
+                          ', negative in every layer as the paper\'s'))
+        if r and all(x == x for x in r):
+            k = [x/p for x, p in zip(r, published['rational'])]
+            out.append(f'`{v}`: the Rational type\'s $c = |a|$ is {min(k):.2g}–{max(k):.2g} times the paper\'s')
+    return '; '.join(out) + '.' if out else ''
+
 # %% ../nbs/12b_reports.ipynb #7e5f0022
 def a_trajectory(recs:list, act:str, layer:str):
     "Mean over the runs of `act` of the learned `a` of `layer` after each epoch (entry 0: initial); None without runs."
@@ -427,6 +474,26 @@ def verdicts_agree(t1, t2, names=('base', 'tf')) -> str:
     differ = [f'{c} ({"; ".join(a)} on `{names[0]}`; {"; ".join(b)} on `{names[1]}`)' for c, a, b in both if a != b]
     return (f'Of the {len(both)} claims tested on both networks, {len(both) - len(differ)} reach the same direction and size verdicts'
             + (f'; they differ for {"; ".join(differ)}.' if differ else '.'))
+
+# %% ../nbs/12b_reports.ipynb #c0924c30
+def network_dependence(t1, t2, names=('base', 'tf'), alpha:float=0.05) -> tuple:
+    "(table, sentence): per claim, whether its paired difference differs between two networks' `paper_claims` tables (Welch, Holm)."
+    import pandas as pd
+    rows = [dict(claim=a.label, **{f'on `{names[0]}`': _pct(a.metric, a.diff), f'on `{names[1]}`': _pct(b.metric, b.diff)},
+                 metric=a.metric, **welch(a.d, b.d)) for a, b in zip(t1.itertuples(), t2.itertuples()) if a.label == b.label]
+    if not rows: return pd.DataFrame(), 'No claim has pairs on both networks yet.'
+    t = pd.DataFrame(rows).assign(p_holm=lambda d: holm(d.p))
+    t[f'`{names[1]}` − `{names[0]}` [95%]'] = [f'{_pct(r.metric, r.diff)} [{_pct(r.metric, r.lo)}, {_pct(r.metric, r.hi)}]' if r.p == r.p
+                                                 else 'too few pairs' for r in t.itertuples()]
+    t['p (Holm)'] = [fmt_p(p) for p in t.p_holm]
+    differ = t[t.p_holm < alpha]
+    tested = int(t.p.notna().sum())
+    sentence = (f'Of the {tested} claims with pairs on both networks, {len(differ)} ha{"s" if len(differ) == 1 else "ve"} a difference that '
+                f'differs between `{names[0]}` and `{names[1]}` at {alpha:.0%} (Welch on the per-seed differences, Holm over the {tested})'
+                + (': ' + '; '.join(differ.claim) + '.' if len(differ) else
+                   f' (p from {fmt_p(t.p_holm.min())} to {fmt_p(t.p_holm.max())}): where the verdicts of the two tables differ, '
+                   f'the data do not show that the network changed the difference. ' + verdicts_agree(t1, t2, names)))
+    return t[['claim', f'on `{names[0]}`', f'on `{names[1]}`', f'`{names[1]}` − `{names[0]}` [95%]', 'p (Holm)']], sentence
 
 # %% ../nbs/12b_reports.ipynb #111dab7f
 def learnable_count(act:str, model:str='paper_b', net:str='tf') -> int:
@@ -505,7 +572,7 @@ def equal_time(records:list, points:int=5, ms:dict|None=None):
 
 # %% ../nbs/12b_reports.ipynb #8e0fcf41
 KAF_COLUMNS = ['dataset', 'output', 'seed', 'split', 'bias', 'lr', 'anchors', 'refresh', 'std_y',
-               'valid_acc', 'valid_rmse', 'knn', 'ms_per_step', 'seconds', 'h']
+               'valid_acc', 'valid_rmse', 'knn', 'ms_per_step', 'seconds', 'h', 'n_test']
 
 def _kaf_row(r:dict) -> dict:
     "One kernel-activation run as a row of `kaf_frame`."
@@ -514,7 +581,8 @@ def _kaf_row(r:dict) -> dict:
     return dict(dataset=c['dataset'], output=c['output'], seed=c['seed'], split=c['split'], bias=c['bias'], lr=c['lr'],
                 anchors=c['anchors'] if kern else None, refresh=c['refresh'] if kern else None,
                 std_y=c['standardize_y'], **{col: r['final'].get(col)}, knn=(r.get('knn') or {}).get(col),
-                ms_per_step=r['ms_per_step'], seconds=r['train_s'], h=r['epochs'][-1].get('h') if r['epochs'] else None)
+                ms_per_step=r['ms_per_step'], seconds=r['train_s'], h=r['epochs'][-1].get('h') if r['epochs'] else None,
+                n_test=sum(r['eval_class_counts'].values()) if r.get('eval_class_counts') else None)
 
 # %% ../nbs/12b_reports.ipynb #7e5f0026
 def kaf_frame(records:list):
@@ -523,10 +591,13 @@ def kaf_frame(records:list):
     return pd.DataFrame([_kaf_row(r) for r in records], columns=KAF_COLUMNS)
 
 # %% ../nbs/12b_reports.ipynb #7e5f0027
+# derived from each kernel run: a kNN regression on the index that run learned (not an independent baseline)
+KNN_ARM = "kNN on the kernel run's own index"
+
 def kaf_arms(kf):
     "`kf` with an `arm` column ('iris: kernel') and one more arm per kernel run: the kNN baseline on its learned index."
     import pandas as pd
-    k = kf[(kf.output == 'kernel') & kf.knn.notna()].assign(output='kNN on index')
+    k = kf[(kf.output == 'kernel') & kf.knn.notna()].assign(output=KNN_ARM)
     for col in ('valid_acc', 'valid_rmse'): k[col] = k.knn.where(k[col].notna())
     out = pd.concat([kf, k], ignore_index=True) if len(k) else kf
     return out.assign(arm=out.dataset + ': ' + out.output)
@@ -550,7 +621,9 @@ def kaf_claim_tests(arms, claims:list, paper:str):
     "`claim_tests` of kernel claims over `arms` (paired by seed, corrected for repeated splits); `paper`: the source."
     what = lambda x, y, m, d: f'{x} {d} test {"RMSE" if m.endswith("rmse") else "accuracy"} than {y.split(": ", 1)[-1]}'
     if not len(arms): return claim_tests(arms, [])
-    t = claim_tests(arms, claims, by='arm', test_train=[_split_ratio(arms, x, y) for x, y, _, _ in claims])
+    n_test = lambda x: next(iter(arms[arms.arm == x].n_test.dropna().astype(int)), None) if 'n_test' in arms else None
+    t = claim_tests(arms, claims, by='arm', test_train=[_split_ratio(arms, x, y) for x, y, _, _ in claims],
+                    n_test=[n_test(x) for x, *_ in claims])
     return t.assign(label=[what(*c) for c in claims], paper=paper)
 
 # %% ../nbs/12b_reports.ipynb #7e5f0028
