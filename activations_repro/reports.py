@@ -18,13 +18,14 @@ from .stats import NO_PAIRS, p_at, paired, holm, simultaneous, welch, fmt_p, no_
 # %% auto #0
 __all__ = ['VERDICTS', 'MARGINS', 'PaperB', 'PaperA', 'PUBLISHED', 'PAPER_B_CLAIMS', 'PAPER_A_CLAIMS', 'LABELS', 'KAF_COLUMNS',
            'KNN_ARM', 'KAF_CLAIM_GRIDS', 'verdict', 'size_verdict', 'better', 'null_value', 'test_row', 'claim_tests',
-           'design_limit', 'judge', 'families', 'left_out', 'md_table', 'verdict_rows', 'claim_label', 'paper_claims',
-           'beside_paper', 'forest', 'conv_activations', 'table1', 'still_moving', 'learned_a', 'learned_shape',
-           'shape_reading', 'a_trajectory', 'screen_table', 'closest_variant', 'jpeg_cost', 'verdicts_agree',
-           'network_dependence', 'learnable_count', 'practitioner_tests', 'practitioner_table', 'practitioner_summary',
-           'trace_loss', 'equal_time', 'kaf_frame', 'kaf_arms', 'kaf_output_claims', 'kaf_claim_tests',
-           'kaf_claim_table', 'logistic', 'logistic_fit', 'sigmoid_r2', 'kernel_claims', 'activation_speed',
-           'step_speed', 'module_speed', 'kernel_cost', 'cost_claim', 'cost_claims', 'results_folder', 'report_budget']
+           'design_limit', 'judge', 'families', 'left_out', 'md_table', 'verdict_rows', 'claim_label', 'epochs_of',
+           'paper_claims', 'beside_paper', 'forest', 'conv_activations', 'table1', 'still_moving', 'learned_a',
+           'learned_shape', 'shape_reading', 'a_trajectory', 'screen_table', 'closest_variant', 'jpeg_cost',
+           'verdicts_agree', 'network_dependence', 'learnable_count', 'practitioner_tests', 'practitioner_table',
+           'practitioner_summary', 'trace_loss', 'equal_time', 'kaf_frame', 'kaf_arms', 'kaf_output_claims',
+           'kaf_claim_tests', 'kaf_claim_table', 'logistic', 'logistic_fit', 'sigmoid_r2', 'kernel_claims',
+           'activation_speed', 'step_speed', 'module_speed', 'kernel_cost', 'cost_claim', 'cost_claims',
+           'results_folder', 'report_budget']
 
 # %% ../nbs/12b_reports.ipynb #09713a92
 # the only spelling of the verdicts
@@ -100,7 +101,7 @@ def design_limit(r:dict, m:int, alpha:float=0.05) -> str:
     if no_spread(r) and 2/2**r['n'] >= alpha:
         why.append(f'the differences have no spread: the exact test, whose smallest p with {r["n"]} pairs is {2/2**r["n"]:.3g}')
     if r['direction'] == 'no worse' and r['metric'].endswith('acc') and r.get('n_test') and abs(r['null']) < 1/r['n_test']:
-        why.append(f'the {100*abs(r["null"]):g}-point margin is finer than one test image ({100/r["n_test"]:.1f} points of {r["n_test"]})')
+        why.append(f'the {100*abs(r["null"]):g}-point margin is finer than one test image ({100/r["n_test"]:.1f} points of {int(r["n_test"])})')
     tt = r.get('test_train') or 0.
     if tt > 0 and r['se'] > 0:                           # as the number of splits grows, se tends to sd·sqrt(n_test/n_train)
         t_max = abs(r['diff'] - r['null'])/(r['se']/math.sqrt(1/r['n'] + tt)*math.sqrt(tt))
@@ -232,14 +233,25 @@ def claim_label(x:str, y:str, metric:str, direction:str) -> str:
     return f'{x} {direction} {metric.replace("valid", "test").replace("_", " ")} than {y}'
 
 # %% ../nbs/12b_reports.ipynb #7e5f0069
-def paper_claims(records:list, claims:list, published:dict, alpha:float=0.05, **kw):
+def epochs_of(records:list) -> int|None:
+    "The epochs the runs trained (the fewest, if they differ); None without runs."
+    eps = [len(r.get('epochs') or []) or r['config'].get('epochs') for r in records]
+    return min((e for e in eps if e), default=None)
+
+def paper_claims(records:list, claims:list, published:dict, alpha:float=0.05,
+                 paper_epochs:int|None=200, # the budget behind the published gaps; fewer epochs of ours: no size test
+                 **kw):
     "`judge`d tests of a paper's `claims` over `records` paired by seed (one Holm family), with the paper's values."
     df = finals(records, **kw)
     if df.empty: return claim_tests(df, [])
     pv = lambda x, m: _paper_value(published, x, m)
     unit = lambda m: ' pts' if m.endswith('acc') else ''
     paper = [f'{pv(x, m):g} vs {pv(y, m):g} ({pv(x, m) - pv(y, m):+.3g}{unit(m)})' for x, y, m, _ in claims]
-    t = judge(claim_tests(df, claims, gaps=[_paper_gap(published, *c[:3]) for c in claims]), alpha)
+    ours = epochs_of(records)
+    sized = not paper_epochs or ours is None or ours >= paper_epochs      # a gap after 200 epochs is no yardstick after 1
+    gaps = [_paper_gap(published, *c[:3]) if sized else math.nan for c in claims]
+    t = judge(claim_tests(df, claims, gaps=gaps), alpha)
+    if not sized: t = t.assign(size=f"not tested: the paper's gap is after {paper_epochs} epochs, ours after {ours}")
     return t.assign(label=[claim_label(*c) for c in claims], paper=paper)
 
 # %% ../nbs/12b_reports.ipynb #c4ca7216
@@ -678,7 +690,9 @@ def _shape_claim(recs:list, threshold:float):
     import pandas as pd
     v = np.array([x for x in _shape_r2(recs) if x == x])
     row = test_row('learned G(u)', f'{threshold:g}', 'r2', 'higher', v, np.full(len(v), threshold))
-    return pd.DataFrame([row]).assign(label=f'learned G(u): mean R² of a logistic fit above {threshold:g}',
+    below, sets = int((v < threshold).sum()), len({r['config']['dataset'] for r in recs if r.get('link')} - {'housing'})
+    return pd.DataFrame([row]).assign(label=f'learned G(u): mean R² of a logistic fit above {threshold:g} ({len(v)} runs of {sets} '
+                                            f'datasets pooled; {below} below {threshold:g}, the lowest {v.min():.3f})',
                                       paper='close to a sigmoid')
 
 # %% ../nbs/12b_reports.ipynb #7e5f0035
@@ -797,19 +811,26 @@ def kernel_cost(bench:dict) -> dict:
 
 # %% ../nbs/12b_reports.ipynb #7e5f0155
 def cost_claim(bench:dict, recs:list, m:int=1000, refresh:str='step', limit:float=2.) -> dict|None:
-    "The 'practical cost' claim at `m` anchors: step ÷ softmax's (benchmarks), accuracies (grid `kaf_cost`), verdict."
+    """The 'practical cost' claim at `m` anchors as this project reads it (the source gives no numbers): a training step at most
+    `limit` times softmax's on every benchmark run (grid timings), and test accuracy no worse than softmax's by more than the
+    non-inferiority margin (1 point), paired by seed (grid `kaf_cost`). Its verdict needs both halves."""
+    import pandas as pd
     kf = kaf_frame(recs)
-    k = kf[(kf.output == 'kernel') & (kf.anchors == m) & (kf.refresh == refresh)].valid_acc
-    s = kf[kf.output == 'softmax'].valid_acc
+    arm = lambda d, name: d.assign(arm=name)[['arm', 'seed', 'valid_acc']]
+    df = pd.concat([arm(kf[(kf.output == 'kernel') & (kf.anchors == m) & (kf.refresh == refresh)], 'kernel'), arm(kf[kf.output == 'softmax'], 'softmax')])
     ratios = [r['ms_per_step'][_cost_key(m, refresh)]/r['ms_per_step']['softmax'] for r in bench.get('runs', [])
               if _cost_key(m, refresh) in r['ms_per_step']]
-    if not ratios or len(k) < 2 or len(s) < 2: return None
-    cheap, close = max(ratios) <= limit, k.mean() >= s.mean() - s.std()
-    return dict(claim=f'kernel step ≤ {limit:g}× softmax\'s at m = {m:,} (refresh per {refresh}), accuracy within the seed spread',
-                **{"step ÷ softmax's": _spread(ratios), 'kernel test acc %': f'{100*k.mean():.2f} ± {100*k.std():.2f}',
-                   'softmax test acc %': f'{100*s.mean():.2f} ± {100*s.std():.2f}'},
-                runs=f'{len(ratios)} benchmark run(s), {len(k)} + {len(s)} seeds',
-                verdict=VERDICTS['yes'] if cheap and close else VERDICTS['no'])
+    t = judge(claim_tests(df, [('kernel', 'softmax', 'valid_acc', 'no worse')], by='arm'))
+    if not ratios or not len(t) or t.n.iloc[0] < 2: return None
+    r = next(t.itertuples())
+    cheap, close = max(ratios) <= limit, r.verdict == VERDICTS['yes']
+    return dict(claim=f"this project's reading: step ≤ {limit:g}× softmax's at m = {m:,} (refresh per {refresh}), and accuracy no worse "
+                      f"than softmax's by more than {100*MARGINS['valid_acc']:g} point (paired)",
+                **{"step ÷ softmax's": _spread(ratios), 'kernel − softmax, test acc [95%]': _ours('valid_acc', r, 'lo', 'hi'),
+                   'non-inferiority p': fmt_p(r.p_dir), 'accuracy half': r.verdict},
+                runs=f'{len(ratios)} benchmark run(s), {r.n} seeds paired',
+                verdict=VERDICTS['yes'] if cheap and close else VERDICTS['no'] if not cheap or r.verdict == VERDICTS['no'] else
+                        VERDICTS['open'].format(0.05))
 
 # %% ../nbs/12b_reports.ipynb #6ef28e28
 def cost_claims(bench:dict, recs:list, m:int=1000) -> list:
