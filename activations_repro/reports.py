@@ -24,7 +24,7 @@ __all__ = ['VERDICTS', 'MARGINS', 'PaperB', 'PaperA', 'PUBLISHED', 'PAPER_B_CLAI
            'verdicts_agree', 'network_dependence', 'learnable_count', 'practitioner_tests', 'practitioner_table',
            'practitioner_summary', 'trace_loss', 'equal_time', 'kaf_frame', 'kaf_arms', 'kaf_output_claims',
            'kaf_claim_tests', 'kaf_claim_table', 'logistic', 'logistic_fit', 'sigmoid_r2', 'kernel_claims',
-           'activation_speed', 'step_speed', 'module_speed', 'kernel_cost', 'cost_claim', 'cost_claims',
+           'activation_speed', 'step_speed', 'module_speed', 'kernel_cost', 'cost_claim', 'cost_claims', 'claims_line',
            'results_folder', 'report_budget']
 
 # %% ../nbs/12b_reports.ipynb #09713a92
@@ -836,6 +836,19 @@ def cost_claim(bench:dict, recs:list, m:int=1000, refresh:str='step', limit:floa
 def cost_claims(bench:dict, recs:list, m:int=1000) -> list:
     "The 'practical cost' claim rows at both refresh schedules (every step, once per epoch), those the data can judge."
     return [c for r in ('step', 'epoch') if (c := cost_claim(bench, recs, m, r))]
+
+# %% ../nbs/12b_reports.ipynb #275eebc7
+def claims_line(t, what:str, where:str|None=None, alpha:float=0.05) -> str:
+    "One sentence on a `judge`d claims table `t`: directions reproduced, contradicted and open, sizes excluded; a link to it."
+    if t.empty or t.n.max() < 2: return f'{what}: not enough runs for a test yet.'
+    yes, no = int((t.verdict == VERDICTS['yes']).sum()), int((t.verdict == VERDICTS['no']).sum())
+    s = (f'{what}: of its {len(t)} claims, {yes} reproduced and {no} contradicted in direction at {alpha:.0%} after Holm; '
+         f'{len(t) - yes - no} not resolved')
+    excluded = t[t['size'] == VERDICTS['excluded']]
+    if t.p_gap.notna().any():
+        s += f'. The published effect size is excluded for {len(excluded)} of {int(t.p_gap.notna().sum())}'
+        s += f' ({"; ".join(excluded.label)})' if 0 < len(excluded) <= 4 else ''
+    return s + (f' ([table]({where}))' if where else '') + '.'
 
 # %% ../nbs/12b_reports.ipynb #7e5f0039
 def results_folder(default='../results') -> Path:

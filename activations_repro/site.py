@@ -6,14 +6,15 @@ Docs: https://activations-repro.github.io/activations_repro/site.html.md"""
 
 # %% ../nbs/16_site.ipynb #f83e4825
 from __future__ import annotations
-import json, os, re, shutil, tempfile, html
+import importlib, inspect, json, os, re, shutil, tempfile, html
 from pathlib import Path
 import yaml
 from fastcore.script import call_parse
 
 # %% auto #0
-__all__ = ['DOC_HOST', 'CSS', 'execute_notebooks', 'cell_options', 'clean_md', 'output_md', 'prepare_nb', 'render_page',
-           'proc_notebooks', 'build_site', 'images_to_files', 'build_readme', 'ar_docs']
+__all__ = ['DOC_HOST', 'CSS', 'execute_notebooks', 'cell_options', 'clean_md', 'output_md', 'split_at_headings', 'prepare_nb',
+           'render_page', 'proc_notebooks', 'build_site', 'images_to_files', 'absolute_links', 'build_readme',
+           'ar_docs']
 
 # %% ../nbs/16_site.ipynb #c587c299
 def execute_notebooks(nbs=None,          # notebooks to run; default: every notebook in nbs_path
@@ -57,10 +58,23 @@ def _text(v): return ''.join(v) if isinstance(v, list) else v
 _LINK_ATTRS = re.compile(r'(\]\([^)\s]*\))\{[^}\n]*\}')          # Quarto's [text](url){target=... style=...}
 DOC_HOST = re.compile(r'https?://activations-repro\.github\.io/activations_repro/([\w.-]+?)(?:\.html)?(?:\.md)?(#[\w.-]*)?'
                       r'(?=[)"\s>])')
+_PRIVATE = re.compile(r'\[([^\]]+)\]\((?:[\w./:-]*\.html)?#_[\w.]*\)')       # a link to a private name: no page entry
+_ENTRY = re.compile(r'\[source\]\((https://github\.com/[^)]*/blob/[^/)]+/([\w/]+)\.py#L\d+)\)\n\n(#{2,4}) ([\w.]+)\n\n```python\ndef ')
+
+def _is_class(module:str, name:str) -> bool:
+    "True if `name` in the package module at path `module` (e.g. 'activations_repro/learnable') is a class."
+    try: return inspect.isclass(getattr(importlib.import_module(module.replace('/', '.')), name))
+    except (ImportError, AttributeError): return False
+
+def _entry(m) -> str:
+    "A documented name's entry: its heading, then its source link; a class's signature shown as a class."
+    url, module, hashes, name = m.groups()
+    return f"{hashes} {name}\n\n[source]({url})\n\n```python\n{'class' if _is_class(module, name) else 'def'} "
 
 def clean_md(s:str) -> str:
-    "Markdown that pandoc renders as the Quarto site would: no Quarto link attributes, links to the local pages."
+    "Markdown that pandoc renders as the Quarto site would: no Quarto link attributes, links to the local pages, no link to a private name, entries headed by their names."
     s = _LINK_ATTRS.sub(r'\1', s)
+    s = _ENTRY.sub(_entry, _PRIVATE.sub(r'\1', s))
     return DOC_HOST.sub(lambda m: f"{m.group(1)}.html{m.group(2) or ''}", s)
 
 # %% ../nbs/16_site.ipynb #33175e04
@@ -96,6 +110,16 @@ def _code_cells(src:str, opts:dict, outs:list, html_fold:bool=True) -> list:
         cells.append(md(f'<details><summary>Code</summary>\n{body}\n</details>') if opts.get('code-fold') else code)
     return cells + [md(m) for m in outs if m]
 
+# %% ../nbs/16_site.ipynb #59404b38
+def split_at_headings(src:str) -> list:
+    "The markdown `src` cut before each heading line (not inside a code fence): one piece per heading."
+    pieces, cur, fence = [], [], False
+    for line in src.splitlines(True):
+        if line.lstrip().startswith('```'): fence = not fence
+        if not fence and re.match(r'#{1,6} ', line) and any(l.strip() for l in cur): pieces.append(''.join(cur)); cur = []
+        cur.append(line)
+    return pieces + [''.join(cur)] if cur else pieces
+
 # %% ../nbs/16_site.ipynb #33175e12
 def prepare_nb(nb:dict, to_html:bool=True) -> tuple:
     "Apply Quarto cell options, lift the front matter, outputs to markdown cells; returns (front matter, notebook)."
@@ -111,7 +135,9 @@ def prepare_nb(nb:dict, to_html:bool=True) -> tuple:
         if c['cell_type'] == 'code':
             outs = [] if opts.get('output') is False else [output_md(o, to_html) for o in c.get('outputs', [])]
             cells += _code_cells(src, opts, outs, to_html)
-        else: cells.append(dict(c, source=clean_md(src) if c['cell_type'] == 'markdown' else src, metadata={}))
+        elif c['cell_type'] == 'markdown':
+            cells += [dict(c, source=piece, metadata={}) for piece in split_at_headings(clean_md(src))]
+        else: cells.append(dict(c, source=src, metadata={}))
     if meta.get('description'):
         d = meta['description']
         lead = f"<p class='lead'>{_md_inline(d)}</p>" if to_html else f'> {d}'
@@ -125,10 +151,13 @@ nav.site{position:fixed;left:0;top:0;bottom:0;width:15rem;overflow:auto;backgrou
 nav.site a{display:block;padding:.2rem .4rem;color:#0366d6;text-decoration:none;font-size:.92rem}
 nav.site a.current{background:#dde8f5;font-weight:600}
 nav.site .brand{font-weight:700;font-size:1.05rem;margin-bottom:.6rem;color:#222}
-pre{background:#f6f8fa;padding:.6rem;overflow:auto;border-radius:4px}
+pre{background:#f6f8fa;padding:.6rem;overflow-x:auto;border-radius:4px;white-space:pre}
+pre code,div.sourceCode code{white-space:pre}
+div.sourceCode,details{overflow-x:auto;max-width:100%}
+div.cell-output,div.output{overflow-x:auto}
 code{font-size:.88em}
 img{max-width:min(100%,860px);height:auto;display:block}
-table{border-collapse:collapse;font-size:.88rem}
+table{border-collapse:collapse;font-size:.88rem;display:block;overflow-x:auto;max-width:100%}
 th,td{border:1px solid #ddd;padding:.2rem .5rem}
 p.lead{font-size:1.15rem;color:#555}
 div.cell-output pre,div.output pre{background:#fff;border-left:3px solid #ddd}
@@ -214,15 +243,23 @@ def images_to_files(md:str, folder:Path, rel:str='README_files') -> str:
     return _DATA_PNG.sub(save, md)
 
 # %% ../nbs/16_site.ipynb #7e5f0124
+def absolute_links(md:str, docs:str, raw:str) -> str:
+    "README Markdown that renders on GitHub and PyPI: relative page links to the docs site `docs`, relative images to `raw`."
+    md = re.sub(r'\]\((?!https?:|#|mailto:)([\w.-]+\.html(?:#[\w.-]*)?)\)', lambda m: f']({docs.rstrip("/")}/{m[1]})', md)
+    return re.sub(r'!\[([^\]]*)\]\((?!https?:|data:)([^)\s]+)\)', lambda m: f'![{m[1]}]({raw.rstrip("/")}/{m[2]})', md)
+
 def build_readme(path=None) -> Path:
-    "README.md from the processed index notebook (GitHub Markdown), as `nbdev-readme` does; figures as files."
+    "README.md from the processed index notebook (GitHub Markdown), as `nbdev-readme` does; figures as files, every link absolute."
+    import tomllib
     from nbdev.config import get_config
     cfg = get_config(path)
+    urls = tomllib.loads((cfg.config_path/'pyproject.toml').read_text())['project']['urls']
+    raw = urls['Repository'].replace('https://github.com/', 'https://raw.githubusercontent.com/') + '/main'
     proc = proc_notebooks(path)
     dest = cfg.config_path/'README.md'
     render_page(proc/cfg.readme_nb, dest, fmt='gfm-raw_html')                 # no notebook-cell divs in a README
     meta, _ = prepare_nb(json.loads((proc/cfg.readme_nb).read_text()))
-    body = images_to_files(dest.read_text(), cfg.config_path/'README_files')
+    body = absolute_links(images_to_files(dest.read_text(), cfg.config_path/'README_files'), urls['Documentation'], raw)
     dest.write_text(f"# {meta.get('title', cfg.lib_name)}\n\n" + body)
     return dest
 

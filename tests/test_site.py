@@ -38,6 +38,26 @@ def test_markdown_outputs_render_as_markdown(site):
     "Computed sentences (display(Markdown(...))) appear as text, never as '<IPython.core.display.Markdown object>'."
     for page in site.glob('*.html'): assert 'IPython.core.display.Markdown object' not in page.read_text(), page.name
 
+def test_every_heading_is_in_its_pages_contents(site):
+    "A page's table of contents lists every second-level heading on it (a heading after text in a notebook cell too)."
+    for page in site.glob('*.html'):
+        text = page.read_text()
+        toc = re.search(r'<nav id="TOC"[^>]*>(.*?)</nav>', text, re.S)
+        heads = re.findall(r'<h2[^>]*id="([^"]+)"', text)
+        if not heads: continue
+        assert toc, f'{page.name}: no table of contents'
+        missing = [h for h in heads if f'href="#{h}"' not in toc.group(1)]
+        assert not missing, f'{page.name}: {missing} not in its contents'
+
+def test_entries_read_as_entries(site):
+    "Classes are shown as classes, each source link follows its entry's heading, no link points at a private name."
+    text = (site/'learnable.html').read_text()
+    assert re.search(r'class</span> Rational\(|class Rational\(', text) and not re.search(r'def</span> Rational\(|def Rational\(', text)
+    first = re.search(r'<h3[^>]*>Rational</h3>(.{0,400})', text, re.S)
+    assert first and 'source</a>' in first.group(1), 'the source link does not follow its heading'
+    for page in site.glob('*.html'):
+        assert not re.search(r'href="[^"]*#_', page.read_text()), f'{page.name} links to a private name'
+
 def test_math_is_mathml_not_tex(site):
     text = (site/'derivation.html').read_text()
     assert text.count('<math') > 20 and 'mathjax' not in text.lower() and 'katex' not in text.lower()
@@ -71,6 +91,9 @@ def test_every_page_in_a_real_browser(site):
                 b.querySelectorAll('pre, code, script, style, math, nav').forEach(e => e.remove()); return b.innerText; }""")
             problems += [f'{f.name}: {what}: {m.group(0)[:60]!r}' for what, rx in RAW.items() for m in [rx.search(text)] if m]
             broken = page.evaluate("() => [...document.images].filter(i => !i.complete || i.naturalWidth === 0).length")
+            cut = page.evaluate("""() => [...document.querySelectorAll('pre')].filter(p => p.scrollWidth > p.clientWidth + 1 &&
+                                   !['auto', 'scroll'].includes(getComputedStyle(p).overflowX)).length""")
+            if cut: problems.append(f'{f.name}: {cut} code block(s) cut off instead of scrolling')
             if broken: problems.append(f'{f.name}: {broken} broken image(s)')
             for href in page.evaluate("() => [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href'))"):
                 if href.startswith(('http:', 'https:', 'mailto:', '#', 'data:')): continue
