@@ -1,4 +1,4 @@
-"""`Rational` and `Exponential`: an API like `nn.PReLU`, one parameter per layer or per channel along any axis, analytic gradients, NaN-free in every dtype, one fused kernel per pass on any CPU, and functions to swap them into an existing model and to look at what they learned.
+"""`Exponential` and `Rational`, and the learnable peers `Swish` and `PAU`: modules shaped like `nn.PReLU` (the parameter is `a`), one parameter per layer or per channel along any axis, analytic gradients, NaN-free in every dtype; functions to swap them into an existing model and to look at what they learned.
 
 Docs: https://activations-repro.github.io/activations_repro/learnable.html.md"""
 
@@ -49,6 +49,8 @@ class _LearnableActivation(nn.Module):
                  channel_dim:int=1,         # the axis of the channels: 1 for [B, C, ...], -1 for [B, ..., C]
                  inplace:bool=False,        # accepted for timm/torchvision's act_layer(inplace=True); never in place
                  device=None, dtype=None):
+        """A learnable activation with parameter `a` (where `nn.PReLU` has `weight`): `num_parameters` values, 1 per layer or one
+        per channel along `channel_dim` (None: sized by the first input), each starting at `init` (None: the paper's value)."""
         super().__init__()
         num_parameters, init, channel_dim = _check_module_args(num_parameters, init, channel_dim, dtype)
         self.num_parameters, self.channel_dim, self.who = num_parameters, channel_dim, type(self).__name__   # who: for messages
