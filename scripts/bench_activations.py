@@ -115,7 +115,7 @@ def measure_modules(shape, rounds) -> dict:
 
 def report_modules(run):
     print(f"{run['cpu']}; torch {run['torch']}; shape {run['shape']}, float32, 1 thread; medians of {run['rounds']} interleaved rounds")
-    t, C = run['modules'], run['shape'].split('x')[1]
+    t = run['modules']
     print(f"{'':30s}{'fwd+bwd us':>11s}{'÷ ReLU':>8s}{'÷ PReLU':>9s}{'no_grad ÷ PReLU':>17s}")
     for m, v in t.items():
         pr = t['PReLU per channel' if m.endswith('per channel') else 'PReLU per layer']

@@ -63,45 +63,49 @@ def can_run(march) -> bool:
     return {'x86-64-v2': 'sse4_2' in flags, 'x86-64-v3': 'avx2' in flags and 'fma' in flags,
             'x86-64-v4': 'avx512f' in flags and 'avx512bw' in flags}.get(march, False)
 
-def test_the_same_bits_on_every_instruction_set_and_thread_count(tmp_path):
-    "The builds for SSE4, AVX2 and AVX-512 (those this CPU can run) and 1 or 2 threads give the same bits (no FMA, fixed sums)."
+def isa_builds(tmp_path) -> dict:
+    "{instruction set: the C library built for it}, for those of SSE4, AVX2 and AVX-512 this CPU can run (at least two)."
     if not X86: pytest.skip('x86 targets')
     libs = {m: L.load_kernels(L.compile_kernels(tmp_path/f'{m}.so', march=m)) for m in ('x86-64-v2', 'x86-64-v3', 'x86-64-v4') if can_run(m)}
     assert len(libs) >= 2
-    torch.manual_seed(0)
-    old, threads, outs = L.c_kernels(), torch.get_num_threads(), {}
+    return libs
+
+def each_build(libs:dict, threads=(1, 2)):
+    "Run the loop body with each library of `libs` loaded and each thread count; this process's library and threads restored after."
+    old, n = L.c_kernels(), torch.get_num_threads()
     try:
-        for dt in (torch.float32, torch.float64):
-            x = torch.randn(4, 8, 64, 64, dtype=dt)*3; g = torch.randn_like(x); a = torch.randn(8, dtype=dt)
-            for (m, lib), th, cl in ((m, t, c) for m in libs.items() for t in (1, 2) for c in (False, True)):
-                L._KERNELS['c'] = lib; torch.set_num_threads(th)
+        for (m, lib), th in ((m, t) for m in libs.items() for t in threads):
+            L._KERNELS['c'] = lib; torch.set_num_threads(th)
+            yield m, th
+    finally:
+        L._KERNELS['c'] = old; torch.set_num_threads(n)
+
+def test_the_same_bits_on_every_instruction_set_and_thread_count(tmp_path):
+    "The builds for SSE4, AVX2 and AVX-512 (those this CPU can run) and 1 or 2 threads give the same bits (no FMA, fixed sums)."
+    libs, outs = isa_builds(tmp_path), {}
+    torch.manual_seed(0)
+    for dt in (torch.float32, torch.float64):
+        x = torch.randn(4, 8, 64, 64, dtype=dt)*3; g = torch.randn_like(x); a = torch.randn(8, dtype=dt)
+        for m, th in each_build(libs):
+            for cl in (False, True):
                 xs = x.contiguous(memory_format=torch.channels_last) if cl else x
                 outs[(dt, m, th, cl)] = (L.c_forward(xs, a, 'rational', 1).contiguous(), *L.c_backward(g, xs, a, 'exponential', 1))
-            ref = outs[(dt, 'x86-64-v2', 1, False)]
-            for k, v in outs.items():
-                if k[0] == dt: assert all(torch.equal(u.contiguous(), w.contiguous()) for u, w in zip(v[:2], ref[:2])), k
-            for cl in (False, True):                                   # dL/da: the same bits wherever the layout is the same
-                same = [v[2] for k, v in outs.items() if k[0] == dt and k[3] == cl]
-                assert all(torch.equal(s, same[0]) for s in same), (dt, cl)
-    finally:
-        L._KERNELS['c'] = old; torch.set_num_threads(threads)
+        ref = outs[(dt, 'x86-64-v2', 1, False)]
+        for k, v in outs.items():
+            if k[0] == dt: assert all(torch.equal(u.contiguous(), w.contiguous()) for u, w in zip(v[:2], ref[:2])), k
+        for cl in (False, True):                                   # dL/da: the same bits wherever the layout is the same
+            same = [v[2] for k, v in outs.items() if k[0] == dt and k[3] == cl]
+            assert all(torch.equal(s, same[0]) for s in same), (dt, cl)
 
 def test_the_peers_have_the_same_bits_on_every_instruction_set_and_thread_count(tmp_path):
     "PAU (float32 and float64) and Swish (float32, per layer and per channel): the same bits for SSE4, AVX2, AVX-512, 1 or 2 threads."
-    if not X86: pytest.skip('x86 targets')
-    libs = {m: L.load_kernels(L.compile_kernels(tmp_path/f'{m}.so', march=m)) for m in ('x86-64-v2', 'x86-64-v3', 'x86-64-v4') if can_run(m)}
-    assert len(libs) >= 2
+    libs, outs = isa_builds(tmp_path), {}
     torch.manual_seed(0)
     x = torch.randn(4, 8, 64, 64)*3; g = torch.randn_like(x); num, den, a = torch.randn(6), torch.randn(4), torch.randn(8)
-    old, threads, outs = L.c_kernels(), torch.get_num_threads(), {}
-    try:
-        for (m, lib), th in ((m, t) for m in libs.items() for t in (1, 2)):
-            L._KERNELS['c'] = lib; torch.set_num_threads(th)
-            outs[(m, th)] = (*[L.pau_c_forward(x.to(dt), num.to(dt), den.to(dt)) for dt in (torch.float32, torch.float64)],
-                             *L.pau_c_backward(g, x, num, den), *L.pau_c_backward(g.double(), x.double(), num.double(), den.double()),
-                             L.swish_c_forward(x, a, 1), *L.swish_c_backward(g, x, a, 1), *L.swish_c_backward(g, x, a[:1], 1))
-    finally:
-        L._KERNELS['c'] = old; torch.set_num_threads(threads)
+    for m, th in each_build(libs):
+        outs[(m, th)] = (*[L.pau_c_forward(x.to(dt), num.to(dt), den.to(dt)) for dt in (torch.float32, torch.float64)],
+                         *L.pau_c_backward(g, x, num, den), *L.pau_c_backward(g.double(), x.double(), num.double(), den.double()),
+                         L.swish_c_forward(x, a, 1), *L.swish_c_backward(g, x, a, 1), *L.swish_c_backward(g, x, a[:1], 1))
     ref = outs[('x86-64-v2', 1)]
     for k, v in outs.items(): assert all(torch.equal(p, q) for p, q in zip(v, ref)), k
 
@@ -126,24 +130,15 @@ def test_a_compile_error_is_reported_with_the_compilers_message(tmp_path, monkey
 
 def test_the_kernel_outputs_estimate_has_the_same_bits_on_every_instruction_set_and_thread_count(tmp_path):
     "The Gaussian Nadaraya-Watson kernel (value and gradients, with left-out rows) gives the same bits for SSE4, AVX2, AVX-512, 1 or 2 threads."
-    if not X86: pytest.skip('x86 targets')
     from activations_repro.kernel import GaussianNW
-    libs = {m: L.load_kernels(L.compile_kernels(tmp_path/f'{m}.so', march=m)) for m in ('x86-64-v2', 'x86-64-v3', 'x86-64-v4') if can_run(m)}
-    assert len(libs) >= 2
+    libs, outs = isa_builds(tmp_path), {}
     g = torch.Generator().manual_seed(0)
     u, a, y = torch.randn(50, 4, generator=g), torch.randn(333, 4, generator=g), torch.rand(333, 4, generator=g)
     si, dG = torch.randint(-1, 333, (50,), generator=g), torch.randn(50, 4, generator=g)
-    old, threads, outs = L.c_kernels(), torch.get_num_threads(), {}
-    try:
-        for (m, lib), th in ((m, t) for m in libs.items() for t in (1, 2)):
-            L._KERNELS['c'] = lib
-            torch.set_num_threads(th)
-            leaves = [t.clone().requires_grad_() for t in (u, a, torch.tensor(0.7))]
-            G = GaussianNW.apply(leaves[0], leaves[1], y, leaves[2], si)
-            outs[(m, th)] = (G, *torch.autograd.grad(G, leaves, dG))
-    finally:
-        L._KERNELS['c'] = old
-        torch.set_num_threads(threads)
+    for m, th in each_build(libs):
+        leaves = [t.clone().requires_grad_() for t in (u, a, torch.tensor(0.7))]
+        G = GaussianNW.apply(leaves[0], leaves[1], y, leaves[2], si)
+        outs[(m, th)] = (G, *torch.autograd.grad(G, leaves, dG))
     ref = outs[('x86-64-v2', 1)]
     for k, v in outs.items(): assert all(torch.equal(p, q) for p, q in zip(v, ref)), k
 

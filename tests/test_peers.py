@@ -1,7 +1,7 @@
 "The learnable peers: PAU against its authors' package (values, gradients, initial fit), Swish against SiLU, both by gradcheck, and the module conventions."
 import os, warnings
 from functools import partial
-import numpy as np, pytest, torch
+import pytest, torch
 from torch import nn
 from activations_repro.learnable import PAU, Swish, PAU_INIT, make_activation, swap_activations, activation_params, plot_activations
 from activations_repro.kernels import pau_reference, PAUFunction
