@@ -59,6 +59,7 @@ _LINK_ATTRS = re.compile(r'(\]\([^)\s]*\))\{[^}\n]*\}')          # Quarto's [tex
 DOC_HOST = re.compile(r'https?://activations-repro\.github\.io/activations_repro/([\w.-]+?)(?:\.html)?(?:\.md)?(#[\w.-]*)?'
                       r'(?=[)"\s>])')
 _PRIVATE = re.compile(r'\[([^\]]+)\]\((?:[\w./:-]*\.html)?#_[\w.]*\)')       # a link to a private name: no page entry
+_GFM_MATH = re.compile(r'\$`([^`\n]+)`\$')                              # GitHub's $`x`$: pandoc's is $x$
 _ENTRY = re.compile(r'\[source\]\((https://github\.com/[^)]*/blob/[^/)]+/([\w/]+)\.py#L\d+)\)\n\n(#{2,4}) ([\w.]+)\n\n```python\ndef ')
 
 def _is_class(module:str, name:str) -> bool:
@@ -72,8 +73,8 @@ def _entry(m) -> str:
     return f"{hashes} {name}\n\n[source]({url})\n\n```python\n{'class' if _is_class(module, name) else 'def'} "
 
 def clean_md(s:str) -> str:
-    "Markdown that pandoc renders as the Quarto site would: no Quarto link attributes, links to the local pages, no link to a private name, entries headed by their names."
-    s = _LINK_ATTRS.sub(r'\1', s)
+    "Markdown that pandoc renders as the Quarto site would: math as pandoc writes it, no Quarto link attributes, links to the local pages, no link to a private name, entries headed by their names."
+    s = _GFM_MATH.sub(r'$\1$', _LINK_ATTRS.sub(r'\1', s))
     s = _ENTRY.sub(_entry, _PRIVATE.sub(r'\1', s))
     return DOC_HOST.sub(lambda m: f"{m.group(1)}.html{m.group(2) or ''}", s)
 
@@ -151,7 +152,7 @@ nav.site{position:fixed;left:0;top:0;bottom:0;width:15rem;overflow:auto;backgrou
 nav.site a{display:block;padding:.2rem .4rem;color:#0366d6;text-decoration:none;font-size:.92rem}
 nav.site a.current{background:#dde8f5;font-weight:600}
 nav.site .brand{font-weight:700;font-size:1.05rem;margin-bottom:.6rem;color:#222}
-pre{background:#f6f8fa;padding:.6rem;overflow-x:auto;border-radius:4px;white-space:pre}
+pre,pre.sourceCode{background:#f6f8fa;padding:.6rem;overflow-x:auto;border-radius:4px;white-space:pre}
 pre code,div.sourceCode code{white-space:pre}
 div.sourceCode,details{overflow-x:auto;max-width:100%}
 div.cell-output,div.output{overflow-x:auto}

@@ -1,4 +1,4 @@
-"""The tests and intervals the reports compute, in one small module tested against scipy and statsmodels: paired differences with their $t$-test and exact sign-flip test, the Nadeau–Bengio correction for repeated random splits, Holm's correction and the simultaneous intervals that go with it, the difference between two networks' paired differences, and $p$-values as a table shows them.
+"""The tests and intervals the reports compute, in one small module tested against scipy and statsmodels: paired differences with their t-test and exact sign-flip test, the Nadeau–Bengio correction for repeated random splits, Holm's correction and the simultaneous intervals that go with it, the difference between two networks' paired differences, and p-values as a table shows them.
 
 Docs: https://activations-repro.github.io/activations_repro/stats.html.md"""
 
