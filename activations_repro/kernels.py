@@ -15,13 +15,14 @@ from .files import cache_dir, file_lock, atomic_path, unsafe
 
 # %% auto #0
 __all__ = ['ACTS', 'KERNEL_SOURCE', 'KERNEL_FLAGS', 'C_KERNELS', 'TRITON_KERNELS', 'TENSOR_KERNELS', 'scaled_negative_backward',
-           'scaled_negative', 'PAU_DEGREES', 'naive_exponential', 'raw_scale', 'inverse_scale', 'clamp_bound',
-           'negative_part', 'reference_forward', 'reference_partials', 'compile_kernels', 'cpu_flags', 'kernel_path',
-           'load_kernels', 'c_kernels', 'layout', 'kernel_constants', 'param_grad', 'c_forward', 'c_backward',
-           'torch_forward', 'torch_backward', 'triton_module', 'triton_forward', 'triton_backward', 'Kernels',
-           'kernels_for', 'reference_grads', 'EagerActivation', 'ReferenceActivation', 'use_op', 'swish_reference',
-           'swish_c_forward', 'swish_c_backward', 'swish_torch_backward', 'SwishFunction', 'pau_reference',
-           'pau_c_forward', 'pau_c_backward', 'PAUFunction', 'pau_activation', 'activation']
+           'scaled_negative', 'OP_SOURCE', 'OP_FLAGS', 'CPP_ENV', 'PAU_DEGREES', 'naive_exponential', 'raw_scale',
+           'inverse_scale', 'clamp_bound', 'negative_part', 'reference_forward', 'reference_partials', 'run_compiler',
+           'compile_kernels', 'cpu_flags', 'kernel_path', 'load_kernels', 'c_kernels', 'layout', 'kernel_constants',
+           'param_grad', 'c_forward', 'c_backward', 'torch_forward', 'torch_backward', 'triton_module',
+           'triton_forward', 'triton_backward', 'Kernels', 'kernels_for', 'reference_grads', 'EagerActivation',
+           'compile_op', 'op_path', 'cpp_op', 'ReferenceActivation', 'use_op', 'swish_reference', 'swish_c_forward',
+           'swish_c_backward', 'swish_torch_backward', 'SwishFunction', 'pau_reference', 'pau_c_forward',
+           'pau_c_backward', 'PAUFunction', 'pau_activation', 'activation']
 
 # %% ../nbs/02a_kernels.ipynb #d0c28872
 def naive_exponential(x:Tensor, a:Tensor) -> Tensor:
@@ -82,22 +83,27 @@ KERNEL_SOURCE = Path(str(importlib.resources.files('activations_repro')))/'csrc'
 KERNEL_FLAGS = ('-O3', '-ffp-contract=off', '-fPIC', '-shared')
 
 # %% ../nbs/02a_kernels.ipynb #a1b20018
+def run_compiler(cmd:list, out:Path, var:str='CC') -> Path:
+    "Run the compiler command `cmd` that writes `out` (`var`: the variable that names the compiler); a failure raises with the compiler's own message and exit code."
+    lang = 'C' if var == 'CC' else 'C++'
+    try: r = subprocess.run(cmd, capture_output=True, text=True)
+    except OSError as e:
+        raise RuntimeError(f'cannot run the {lang} compiler {cmd[0]!r} ({e.strerror}): install one, or set {var} to one') from None
+    if r.returncode:
+        raise RuntimeError(f'{" ".join(cmd)} failed (exit code {r.returncode}): {r.stderr.strip()[:1500] or "no message"}')
+    if not Path(out).is_file() or not Path(out).stat().st_size:
+        raise RuntimeError(f'the {lang} compiler {cmd[0]!r} exited 0 but wrote nothing to {out}: is {var} a {lang} compiler?')
+    return Path(out)
+
 def compile_kernels(out:Path,                # the shared library to write
                     march:str|None='native', # instruction set (`-march=`), None for the compiler's default
                     openmp:bool=True,        # split large tensors over PyTorch's CPU threads
                     cc:str|None=None,        # the C compiler, with its own flags if any (default: $CC, else cc)
                     extra=()) -> Path:
     "Compile the C kernels into `out`; a failure raises with the compiler's own message and exit code."
-    cmd = [*shlex.split(cc or os.environ.get('CC') or 'cc'), *KERNEL_FLAGS, *([f'-march={march}'] if march else []),
-           *(['-fopenmp'] if openmp else []), *extra, '-o', str(out), str(KERNEL_SOURCE)]
-    try: r = subprocess.run(cmd, capture_output=True, text=True)
-    except OSError as e:
-        raise RuntimeError(f'cannot run the C compiler {cmd[0]!r} ({e.strerror}): install one, or set CC to one') from None
-    if r.returncode:
-        raise RuntimeError(f'{" ".join(cmd)} failed (exit code {r.returncode}): {r.stderr.strip()[:1500] or "no message"}')
-    if not Path(out).is_file() or not Path(out).stat().st_size:
-        raise RuntimeError(f'the C compiler {cmd[0]!r} exited 0 but wrote nothing to {out}: is CC a C compiler?')
-    return Path(out)
+    return run_compiler([*shlex.split(cc or os.environ.get('CC') or 'cc'), *KERNEL_FLAGS, *([f'-march={march}'] if march else []),
+                         *(['-fopenmp'] if openmp else []), *extra, '-o', str(out), str(KERNEL_SOURCE)], out)
+
 
 # %% ../nbs/02a_kernels.ipynb #a1b20021
 def cpu_flags() -> str:
@@ -123,23 +129,28 @@ def _damage(so:Path) -> str|None:
     if hashlib.sha256(so.read_bytes()).hexdigest() != stamp.read_text().strip():
         return 'it does not match the checksum written with it (a truncated or damaged copy)'
 
-def _build(so:Path) -> Path:
-    "Build the kernels into `so` once (one process compiles, others wait), with OpenMP and -march=native if they work."
+def _c_builds() -> tuple:
+    "The ways to compile the C kernels, best first: OpenMP and -march=native, then without OpenMP, then the compiler's defaults."
+    return tuple((lambda out, m=m, o=o: compile_kernels(out, m, o)) for m, o in (('native', True), ('native', False), (None, False)))
+
+def _build(so:Path, builds:tuple|None=None, what:str='C kernels') -> Path:
+    "Build `so` once (one process compiles, others wait) by the first of `builds` (default: `_c_builds()`) that works."
     if _damage(so) is None: return so
     with file_lock(so.parent/'.compile.lock'):
         if (why := _damage(so)) is None: return so
-        if why != 'missing': warnings.warn(f'activations_repro: rebuilding the cached C kernels {so}: {why}')
+        if why != 'missing': warnings.warn(f'activations_repro: rebuilding the cached {what} {so}: {why}')
         errors = []
-        for march, openmp in (('native', True), ('native', False), (None, False)):
+        for build in builds or _c_builds():
             try:
                 with atomic_path(so) as tmp:
-                    compile_kernels(tmp, march, openmp)
+                    build(tmp)
                     with atomic_path(so.with_suffix('.sha256')) as st: st.write_text(hashlib.sha256(tmp.read_bytes()).hexdigest())
                 return so
             except RuntimeError as e:
                 errors.append(str(e))
                 if 'cannot run' in errors[-1] or 'wrote nothing' in errors[-1]: break
         raise RuntimeError(errors[-1])
+
 
 # %% ../nbs/02a_kernels.ipynb #a1b20025
 def load_kernels(path:Path):
@@ -450,6 +461,53 @@ class EagerActivation(torch.autograd.Function):
         if hasattr(ctx, 'pa'): return *c_backward(g, *ctx.saved_tensors, ctx.act, ctx.dim, ctx.pa), None, None
         return *_backward_kernels(g, *ctx.saved_tensors, ctx.act, ctx.dim), None, None
 
+# %% ../nbs/02a_kernels.ipynb #e9b04893
+OP_SOURCE = KERNEL_SOURCE.parent/'activation_op.cpp'
+OP_FLAGS = ('-O2', '-std=c++20', '-fPIC', '-shared')
+
+def compile_op(out:Path,               # the shared library to write
+               cxx:str|None=None) -> Path: # the C++ compiler, with its own flags if any (default: $CXX, else c++)
+    "Compile the C++ operator against the installed PyTorch into `out`; a failure raises with the compiler's own message."
+    t = Path(torch.__file__).parent
+    return run_compiler([*shlex.split(cxx or os.environ.get('CXX') or 'c++'), *OP_FLAGS,
+                         f'-D_GLIBCXX_USE_CXX11_ABI={int(torch._C._GLIBCXX_USE_CXX11_ABI)}', f'-I{t/"include"}',
+                         f'-I{t/"include"/"torch"/"csrc"/"api"/"include"}', str(OP_SOURCE), f'-L{t/"lib"}', '-lc10', '-ltorch_cpu',
+                         '-ltorch', f'-Wl,-rpath,{t/"lib"}', '-o', str(out)], out, 'CXX')
+
+def op_path() -> Path:
+    "Where the C++ operator built for this PyTorch is cached."
+    key = OP_SOURCE.read_bytes() + ' '.join((torch.__version__, os.environ.get('CXX') or 'c++', *OP_FLAGS)).encode()
+    return cache_dir('kernels')/f'op-{hashlib.sha1(key).hexdigest()[:10]}.so'
+
+
+# %% ../nbs/02a_kernels.ipynb #e858a3c9
+CPP_ENV = 'ACTIVATIONS_REPRO_CPP'     # set to 0: eager calls never use the C++ operator
+
+def _load_op():
+    "The C++ operator, built once per PyTorch and loaded; None, with one warning that says why, where it cannot be."
+    try: return torch.ops.activations_repro_cpp.scaled_negative.default        # loaded already in this process
+    except AttributeError: pass
+    try:
+        torch.ops.load_library(str(_build(_private(op_path()), (compile_op,), 'C++ operator')))
+        return torch.ops.activations_repro_cpp.scaled_negative.default
+    except (RuntimeError, OSError, AttributeError) as e:
+        warnings.warn(f'activations_repro: the C++ operator is not used ({e}); eager calls run the C kernels through Python, '
+                      f'which costs more per call on small tensors')
+
+def cpp_op():
+    "The C++ operator bound to this process's C kernels; None where those are not used, `$ACTIVATIONS_REPRO_CPP` is 0, or it cannot be built."
+    lib = c_kernels()
+    if (bound := _KERNELS.get('op')) is None or bound[0] is not lib:
+        op = None
+        if lib is not None and os.environ.get(CPP_ENV, '1') != '0':
+            if 'cpp' not in _KERNELS: _KERNELS['cpp'] = _load_op()
+            if (op := _KERNELS['cpp']) is not None:
+                addr = lambda name: ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
+                torch.ops.activations_repro_cpp.set_kernels([addr(f'ar_{d}_{s}') for d in ('fwd', 'bwd') for s in ('f32', 'f64')])
+        _KERNELS['op'] = bound = (lib, op)
+    return bound[1]
+
+
 # %% ../nbs/02a_kernels.ipynb #8c7f6cf9
 class ReferenceActivation(torch.autograd.Function):
     "The activation from the reference formulas (`a` broadcast against `x`), with analytic, differentiable derivatives."
@@ -616,5 +674,7 @@ def activation(x:Tensor, a, act:str, dim:int=1, who:str|None=None) -> Tensor:
     if act == 'swish': return SwishFunction.apply(x, a, d) if use_op(x) else swish_reference(x, _along(a, x, dim))
     if not use_op(x): return ReferenceActivation.apply(x, _along(a, x, dim) if a.numel() > 1 else a, act)
     if torch.compiler.is_compiling(): return scaled_negative(x, a, act, d)
+    if (op := cpp_op()) is not None and x.is_cpu and x.is_contiguous() and a.dtype == x.dtype and a.is_contiguous():
+        return op(x, a, d, act == 'rational')               # eager on the CPU: the C++ operator
     if torch.is_grad_enabled() and (x.requires_grad or a.requires_grad): return EagerActivation.apply(x, a, act, d)
     return _forward_kernels(x, a, act, d)                   # nothing to differentiate: the kernel alone

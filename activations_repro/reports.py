@@ -17,15 +17,15 @@ from .stats import NO_PAIRS, p_at, paired, holm, simultaneous, welch, fmt_p, no_
 
 # %% auto #0
 __all__ = ['VERDICTS', 'MARGINS', 'PaperB', 'PaperA', 'PUBLISHED', 'PAPER_B_CLAIMS', 'PAPER_A_CLAIMS', 'LABELS', 'KAF_COLUMNS',
-           'KNN_ARM', 'KAF_CLAIM_GRIDS', 'verdict', 'size_verdict', 'better', 'null_value', 'test_row', 'claim_tests',
-           'design_limit', 'judge', 'families', 'left_out', 'md_table', 'verdict_rows', 'claim_label', 'epochs_of',
-           'paper_claims', 'beside_paper', 'forest', 'conv_activations', 'table1', 'still_moving', 'learned_a',
-           'learned_shape', 'shape_reading', 'a_trajectory', 'screen_table', 'closest_variant', 'jpeg_cost',
-           'verdicts_agree', 'network_dependence', 'learnable_count', 'practitioner_tests', 'practitioner_table',
-           'practitioner_summary', 'trace_loss', 'equal_time', 'kaf_frame', 'kaf_arms', 'kaf_output_claims',
-           'kaf_claim_tests', 'kaf_claim_table', 'logistic', 'logistic_fit', 'sigmoid_r2', 'kernel_claims',
-           'activation_speed', 'step_speed', 'module_speed', 'kernel_cost', 'cost_claim', 'cost_claims', 'claims_line',
-           'results_folder', 'report_budget']
+           'KNN_ARM', 'KAF_CLAIM_GRIDS', 'EAGER_BEFORE', 'verdict', 'size_verdict', 'better', 'null_value', 'test_row',
+           'claim_tests', 'design_limit', 'judge', 'families', 'left_out', 'md_table', 'verdict_rows', 'claim_label',
+           'epochs_of', 'paper_claims', 'beside_paper', 'forest', 'conv_activations', 'table1', 'still_moving',
+           'learned_a', 'learned_shape', 'shape_reading', 'a_trajectory', 'screen_table', 'closest_variant',
+           'jpeg_cost', 'verdicts_agree', 'network_dependence', 'learnable_count', 'practitioner_tests',
+           'practitioner_table', 'practitioner_summary', 'trace_loss', 'equal_time', 'kaf_frame', 'kaf_arms',
+           'kaf_output_claims', 'kaf_claim_tests', 'kaf_claim_table', 'logistic', 'logistic_fit', 'sigmoid_r2',
+           'kernel_claims', 'activation_speed', 'step_speed', 'module_speed', 'kernel_cost', 'cost_claim',
+           'cost_claims', 'claims_line', 'results_folder', 'report_budget']
 
 # %% ../nbs/12b_reports.ipynb #09713a92
 # the only spelling of the verdicts
@@ -765,19 +765,22 @@ def step_speed(bench:dict, model:str='paper_b', net:str='base') -> dict:
     return out
 
 # %% ../nbs/12b_reports.ipynb #2c241638
-def module_speed(bench:dict) -> dict:
-    "{CPU and shape: table module × (forward+backward µs, ÷ ReLU, ÷ PReLU of the same width, inference ÷ PReLU)}, ranges over runs."
+EAGER_BEFORE = 'Python autograd function'    # how eager calls ran in the runs that do not say (before the C++ operator)
+
+def module_speed(bench:dict, eager:str|None='C++ operator') -> dict:
+    "{CPU and shape: table module × (forward+backward µs, ÷ ReLU, ÷ PReLU of the same width, inference ÷ PReLU)}, ranges over the runs whose eager calls took `eager` (None: every path, each apart)."
     import pandas as pd
-    runs, out = [r for r in bench['runs'] if r.get('kind') == 'modules'], {}
+    runs, out = [r for r in bench['runs'] if r.get('kind') == 'modules' and eager in (None, r.get('eager', EAGER_BEFORE))], {}
     prelu = lambda t, m: t['PReLU per channel' if m.endswith('per channel') else 'PReLU per layer']
-    for cpu, shape in dict.fromkeys((r['cpu'], r['shape']) for r in runs):
-        rs = [r['modules'] for r in runs if (r['cpu'], r['shape']) == (cpu, shape)]
+    key = lambda r: (r['cpu'], r['shape'], r.get('eager', EAGER_BEFORE))
+    for cpu, shape, path in dict.fromkeys(map(key, runs)):
+        rs = [r['modules'] for r in runs if key(r) == (cpu, shape, path)]
         cols = {'forward+backward µs': (lambda t, m: t[m]['fwd_bwd']*1e6, '{:.0f}'),
                 '÷ ReLU': (lambda t, m: t[m]['fwd_bwd']/t['ReLU']['fwd_bwd'], '{:.2f}'),
                 '÷ PReLU': (lambda t, m: t[m]['fwd_bwd']/prelu(t, m)['fwd_bwd'], '{:.2f}'),
                 'inference ÷ PReLU': (lambda t, m: t[m]['no_grad']/prelu(t, m)['no_grad'], '{:.2f}')}
         t = pd.DataFrame({m: {c: _spread([f(t, m) for t in rs if m in t], fmt) for c, (f, fmt) in cols.items()} for m in rs[0]}).T
-        out[f'{cpu}; {shape.replace("x", "×")} float32, 1 thread, {len(rs)} run(s)'] = t.rename_axis('module')
+        out[f'{cpu}; {shape.replace("x", "×")} float32, 1 thread, eager calls: {path}, {len(rs)} run(s)'] = t.rename_axis('module')
     return out
 
 # %% ../nbs/12b_reports.ipynb #7e5f0151

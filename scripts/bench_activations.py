@@ -14,7 +14,8 @@ package's Exponential and Rational (per layer, per channel), its learnable peers
 PAU from its authors' package (rational-activations, where it is installed); forward + backward and inference
 (`torch.no_grad`). A small tensor's call is timed as the mean of a batch of calls within a round.
 
-Each run is appended to a committed result file (default results/bench/activations.json) with the CPU's model; the README's
+Each run is appended to a committed result file (default results/bench/activations.json) with the CPU's model and the path
+eager calls took (the C++ operator; `ACTIVATIONS_REPRO_CPP=0` times the Python autograd function instead); the README's
 speed figures are computed from that file. Not a test: run it by hand on a quiet machine, twice, and compare the runs:
 
     MALLOC_MMAP_THRESHOLD_=1000000000 MALLOC_TRIM_THRESHOLD_=1000000000 python scripts/bench_activations.py [--shape 100x32x32x32,8192x10] [--modules 4x8,...]
@@ -26,6 +27,10 @@ from torch import nn
 from activations_repro import learnable as L, kernels as K
 from activations_repro.results import machine
 from activations_repro.files import write_json_atomic
+
+def eager_path() -> str:
+    "How eager calls reach the C kernels in this run: the C++ operator, or (ACTIVATIONS_REPRO_CPP=0, no C++ compiler) Python."
+    return 'C++ operator' if K.cpp_op() is not None else 'Python autograd function'
 
 def fwd_bwd(m, x, g):
     "Seconds of one forward and backward of module `m` on `x`."
@@ -114,7 +119,8 @@ def measure_modules(shape, rounds) -> dict:
     return {m: {'fwd_bwd': statistics.median(times[(m, True)]), 'no_grad': statistics.median(times[(m, False)])} for m in mods}
 
 def report_modules(run):
-    print(f"{run['cpu']}; torch {run['torch']}; shape {run['shape']}, float32, 1 thread; medians of {run['rounds']} interleaved rounds")
+    print(f"{run['cpu']}; torch {run['torch']}; shape {run['shape']}, float32, 1 thread; eager calls: {run['eager']}; "
+          f"medians of {run['rounds']} interleaved rounds")
     t = run['modules']
     print(f"{'':30s}{'fwd+bwd us':>11s}{'÷ ReLU':>8s}{'÷ PReLU':>9s}{'no_grad ÷ PReLU':>17s}")
     for m, v in t.items():
@@ -145,12 +151,12 @@ def main():
     runs = []
     for sh in filter(None, args.modules.split(',')):
         run = dict(machine(), kind='modules', date=time.strftime('%Y-%m-%d %H:%M'), torch=torch.__version__, shape=sh,
-                   rounds=args.rounds, modules=measure_modules(tuple(int(s) for s in sh.split('x')), args.rounds))
+                   eager=eager_path(), rounds=args.rounds, modules=measure_modules(tuple(int(s) for s in sh.split('x')), args.rounds))
         report_modules(run); print()
         runs.append(run)
     for sh in filter(None, args.shape.split(',')):
         run = dict(machine(), kind='kernels', date=time.strftime('%Y-%m-%d %H:%M'), torch=torch.__version__, shape=sh,
-                   rounds=args.rounds, threads={})
+                   eager=eager_path(), rounds=args.rounds, threads={})
         with tempfile.TemporaryDirectory() as tmp:
             for th in (1, 2):
                 ks, relu, one = measure(tuple(int(s) for s in sh.split('x')), th, args.rounds, tmp)

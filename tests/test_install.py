@@ -49,7 +49,8 @@ def test_the_wheel_declares_torch_and_numpy_and_holds_the_c_sources_and_license(
         meta = z.read(next(n for n in names if n.endswith('METADATA'))).decode()
     required = [l.split(':', 1)[1].strip() for l in meta.splitlines() if l.startswith('Requires-Dist:') and 'extra ==' not in l]
     assert sorted(r.split('>')[0].split('=')[0] for r in required) == ['numpy', 'torch'], required
-    assert {'activations_repro/csrc/kernels.c', 'activations_repro/csrc/pau.h', 'activations_repro/csrc/swish.h'} <= set(names)
+    assert {'activations_repro/csrc/kernels.c', 'activations_repro/csrc/pau.h', 'activations_repro/csrc/swish.h',
+            'activations_repro/csrc/activation_op.cpp'} <= set(names)
     assert any(n.endswith('licenses/LICENSE') for n in names) and 'License-Expression: Apache-2.0' in meta
     assert not any(n.startswith(('results/', 'nbs/', 'tests/')) for n in names)
 

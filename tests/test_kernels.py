@@ -3,6 +3,7 @@ import os, platform, re, shutil, subprocess
 from pathlib import Path
 import pytest, torch
 from activations_repro import kernels as L
+from activations_repro.learnable import Exponential, Rational
 
 X86 = platform.machine() in ('x86_64', 'AMD64')
 TARGETS = [('cc', f'x86-64-{v}') for v in ('v2', 'v3', 'v4') if X86] + [('aarch64-linux-gnu-gcc', 'armv8-a')]
@@ -150,8 +151,8 @@ PROBE = ("import warnings, torch\nwarnings.simplefilter('always')\nfrom activati
 def probe(cache, **env):
     "(kernels used, [warnings about them]) of a fresh process that runs an activation forward and backward with `cache`."
     import subprocess, sys
-    r = subprocess.run([sys.executable, '-c', PROBE], capture_output=True, text=True,
-                       env={**os.environ, 'ACTIVATIONS_REPRO_CACHE': str(cache), **env})
+    r = subprocess.run([sys.executable, '-c', PROBE], capture_output=True, text=True,     # the C library alone: no C++ operator
+                       env={**os.environ, 'ACTIVATIONS_REPRO_CACHE': str(cache), 'ACTIVATIONS_REPRO_CPP': '0', **env})
     assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
     name, *msgs = r.stdout.strip().splitlines()[-1].split('|')
     return name, msgs
@@ -186,3 +187,16 @@ def test_the_compiler_variable_is_read_as_build_systems_do(tmp_path, cc, kernels
     "CC may carry flags; a CC that fails, or that is not a compiler, is named in the one warning, with its exit code."
     name, msgs = probe(tmp_path, CC=cc)
     assert name == kernels and (msgs == [] if says is None else len(msgs) == 1 and says in msgs[0]), msgs
+
+@pytest.mark.skipif(shutil.which((os.environ.get('CXX') or 'c++').split()[0]) is None, reason='no C++ compiler (CI has one)')
+def test_eager_calls_take_the_cpp_operator(monkeypatch):
+    "A module's eager call on the CPU is the C++ operator (its backward is a C++ node), with EagerActivation's values and gradients; without the C kernels, neither."
+    torch.manual_seed(0)
+    x, g = torch.randn(4, 8, dtype=torch.float64, requires_grad=True), torch.randn(4, 8, dtype=torch.float64)
+    for cls in (Exponential, Rational):
+        m = cls(8, 0.3, dtype=torch.float64)
+        y = m(x); assert y.grad_fn.name() == 'torch::autograd::CppNode<Activation>', y.grad_fn.name()
+        y2 = L.EagerActivation.apply(x, m.a, m.act, 1)
+        for t1, t2 in zip((y, *torch.autograd.grad(y, (x, m.a), g)), (y2, *torch.autograd.grad(y2, (x, m.a), g))): assert torch.equal(t1, t2)
+    monkeypatch.setitem(L._KERNELS, 'c', None)
+    assert L.cpp_op() is None and Exponential(8)(x).grad_fn.name() == 'EagerActivationBackward'

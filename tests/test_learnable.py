@@ -6,7 +6,7 @@ from hypothesis import given, settings, assume, example, strategies as st
 from activations_repro.learnable import (Exponential, Rational, exponential, rational, naive_exponential, swap_activations,
                                          make_activation, activation_params, finite_sweep, ACTIVATIONS, ReferenceActivation,
                                          use_op, c_kernels, kernels_for, scaled_negative)
-from activations_repro.kernels import _along
+from activations_repro.kernels import _along, cpp_op
 from activations_repro import derivation as D
 
 FNS = [exponential, rational]
@@ -158,9 +158,10 @@ def test_compile_equals_eager(cls):
     assert torch.allclose(ye, yc, atol=1e-6) and torch.allclose(ge, m.a.grad, atol=1e-4) and torch.allclose(xe.grad, xc.grad, atol=1e-6)
 
 def test_eager_runs_the_kernels_and_compile_sees_the_op():
-    "Eager calls skip the custom op's dispatch (an autograd function on the same kernels); a compiled graph holds the op."
+    "Eager calls skip the custom op's dispatch (the C++ operator, or an autograd function on the same kernels); a compiled graph holds the op."
     m, x = Exponential(4, 0.4), torch.randn(3, 4, 6, 6, requires_grad=True)
-    assert type(m(x).grad_fn).__name__ == 'EagerActivationBackward'
+    eager = 'torch::autograd::CppNode<Activation>' if cpp_op() is not None else 'EagerActivationBackward'
+    assert m(x).grad_fn.name() == eager
     graphs = []
     def backend(gm, inputs):
         graphs.append(str(gm.graph)); return gm
@@ -304,7 +305,7 @@ def test_without_a_compiler_it_falls_back_with_one_warning(tmp_path):
             "msgs = [str(i.message) for i in w if 'C kernels' in str(i.message)]\n"
             "print(kernels_for(x).name, len(msgs), repr(y.detach().tolist()), repr(x.grad.tolist()), (msgs or [''])[0][:200], sep='|')")
     runs = [subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env={**os.environ, **env, 'ACTIVATIONS_REPRO_CACHE': str(tmp_path/name)})
-            for name, env in (('none', {'CC': '/nonexistent/cc'}), ('c', {}))]
+            for name, env in (('none', {'CC': '/nonexistent/cc'}), ('c', {'ACTIVATIONS_REPRO_CPP': '0'}))]     # the C++ operator: chapter 02a
     assert all(r.returncode == 0 for r in runs), [r.stderr for r in runs]
     (name, n, y, gx, msg), c = runs[0].stdout.strip().split('|'), runs[1].stdout.strip().split('|')
     assert name == 'tensor operations' and n == '1' and 'cannot run the C compiler' in msg and c[0] == 'C'
