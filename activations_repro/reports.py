@@ -24,7 +24,7 @@ __all__ = ['VERDICTS', 'MARGINS', 'PaperB', 'PaperA', 'PUBLISHED', 'PAPER_B_CLAI
            'jpeg_cost', 'verdicts_agree', 'network_dependence', 'learnable_count', 'practitioner_tests',
            'practitioner_table', 'practitioner_summary', 'trace_loss', 'equal_time', 'kaf_frame', 'kaf_arms',
            'kaf_output_claims', 'kaf_claim_tests', 'kaf_claim_table', 'logistic', 'logistic_fit', 'sigmoid_r2',
-           'kernel_claims', 'activation_speed', 'step_speed', 'module_speed', 'kernel_cost', 'cost_claim',
+           'kernel_claims', 'activation_speed', 'step_speed', 'module_speed', 'cold_start', 'kernel_cost', 'cost_claim',
            'cost_claims', 'claims_line', 'results_folder', 'report_budget']
 
 # %% ../nbs/12b_reports.ipynb #09713a92
@@ -781,6 +781,18 @@ def module_speed(bench:dict, eager:str|None='C++ operator') -> dict:
                 'inference ÷ PReLU': (lambda t, m: t[m]['no_grad']/prelu(t, m)['no_grad'], '{:.2f}')}
         t = pd.DataFrame({m: {c: _spread([f(t, m) for t in rs if m in t], fmt) for c, (f, fmt) in cols.items()} for m in rs[0]}).T
         out[f'{cpu}; {shape.replace("x", "×")} float32, 1 thread, eager calls: {path}, {len(rs)} run(s)'] = t.rename_axis('module')
+    return out
+
+# %% ../nbs/12b_reports.ipynb #bfb8e58b
+def cold_start(bench:dict) -> dict:
+    "{CPU and setting: table activation × (ms per step of a fresh 30-step run, ÷ ReLU)}, ranges over the runs."
+    import pandas as pd
+    out, key = {}, lambda r: (r['cpu'], r['net'], r['steps'], r['threads'])
+    for cpu, net, steps, threads in dict.fromkeys(map(key, bench['runs'])):
+        rs = [r for r in bench['runs'] if key(r) == (cpu, net, steps, threads)]
+        t = pd.DataFrame({a: {'ms per step': _spread([r['ms_per_step'][a] for r in rs], '{:.1f}'),
+                              '÷ ReLU': _spread([r['ms_per_step'][a]/r['ms_per_step']['relu'] for r in rs])} for a in rs[0]['ms_per_step']}).T
+        out[f'{cpu}; Paper B `{net}`, a fresh process, {steps} steps, {threads} thread(s), {len(rs)} run(s)'] = t.rename_axis('act')
     return out
 
 # %% ../nbs/12b_reports.ipynb #7e5f0151
