@@ -10,7 +10,7 @@ import ctypes, hashlib, importlib.resources, math, os, platform, shlex, subproce
 from pathlib import Path
 from typing import Callable, NamedTuple
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from .files import cache_dir, file_lock, atomic_path, unsafe
 
 # %% auto #0
@@ -20,9 +20,9 @@ __all__ = ['ACTS', 'KERNEL_SOURCE', 'KERNEL_FLAGS', 'C_KERNELS', 'TRITON_KERNELS
            'compile_kernels', 'cpu_flags', 'kernel_path', 'load_kernels', 'c_kernels', 'layout', 'kernel_constants',
            'param_grad', 'c_forward', 'c_backward', 'torch_forward', 'torch_backward', 'triton_module',
            'triton_forward', 'triton_backward', 'Kernels', 'kernels_for', 'reference_grads', 'EagerActivation',
-           'compile_op', 'op_path', 'cpp_op', 'ReferenceActivation', 'use_op', 'swish_reference', 'swish_c_forward',
-           'swish_c_backward', 'swish_torch_backward', 'SwishFunction', 'pau_reference', 'pau_c_forward',
-           'pau_c_backward', 'PAUFunction', 'pau_activation', 'activation']
+           'compile_op', 'op_path', 'cpp_op', 'ReferenceActivation', 'plain_eager', 'use_op', 'swish_reference',
+           'swish_c_forward', 'swish_c_backward', 'swish_torch_backward', 'SwishFunction', 'pau_reference',
+           'pau_c_forward', 'pau_c_backward', 'PAUFunction', 'pau_activation', 'activation']
 
 # %% ../nbs/02a_kernels.ipynb #d0c28872
 def naive_exponential(x:Tensor, a:Tensor) -> Tensor:
@@ -504,7 +504,8 @@ def cpp_op():
             if (op := _KERNELS['cpp']) is not None:
                 addr = lambda name: ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
                 torch.ops.activations_repro_cpp.set_kernels([addr(f'ar_{d}_{s}') for d in ('fwd', 'bwd') for s in ('f32', 'f64')])
-        _KERNELS['op'] = bound = (lib, op)
+        # (lib, op, the op's own builtin: its call without OpOverload's Python frame, for `activation`)
+        _KERNELS['op'] = bound = (lib, op, getattr(op, '_op', op))
     return bound[1]
 
 
@@ -530,13 +531,16 @@ class ReferenceActivation(torch.autograd.Function):
         return sum(d*t.to(d.dtype) for d, t in ((dx, tx), (da, ta)) if t is not None).to(x.dtype)
 
 # %% ../nbs/02a_kernels.ipynb #a1b20062
+def plain_eager() -> bool:
+    "True in plain eager mode: not compiling or exporting, not tracing (TorchScript, its ONNX export), no forward AD or torch.func transform."
+    return not (torch.compiler.is_compiling() or torch.jit.is_tracing() or torch.autograd.forward_ad._current_level >= 0
+                or torch._C._are_functorch_transforms_active())
+
 def use_op(x:Tensor) -> bool:
     "True where the activation runs on the kernels (the custom op, or eager its kernels): float32/64; not export, torch.func."
     if x.dtype not in _SUFFIX: return False
     if torch.compiler.is_compiling(): return not torch.compiler.is_exporting()
-    # (TorchScript-based ONNX export traces: is_tracing covers it; the dynamo-based one is `is_exporting`)
-    if torch.jit.is_tracing() or torch.autograd.forward_ad._current_level >= 0: return False
-    return not torch._C._are_functorch_transforms_active()
+    return plain_eager()
 
 # %% ../nbs/02a_kernels.ipynb #fd20e795
 def swish_reference(x:Tensor, a:Tensor) -> Tensor:
@@ -669,6 +673,12 @@ def _parameter_vector(x:Tensor, a, dim:int, who:str) -> Tensor:
 # %% ../nbs/02a_kernels.ipynb #d0259d93
 def activation(x:Tensor, a, act:str, dim:int=1, who:str|None=None) -> Tensor:
     "The activation `act` of `x` for the parameters `a` (one, or one per channel along `dim`): the kernels, or the reference path."
+    # a module's call on the CPU in plain eager mode, as most calls are: straight to the C++ operator, checked in one expression
+    if (act != 'swish' and type(x) is Tensor and type(a) is nn.Parameter and (bound := _KERNELS.get('op')) and bound[2] is not None
+            and bound[0] is _KERNELS.get('c') and x.is_cpu and a.is_cpu and x.dtype is a.dtype and x.dtype in _SUFFIX
+            and x.is_contiguous() and a.is_contiguous() and a.dim() == 1 and plain_eager()):
+        if (n := a.numel()) == 1: return bound[2](x, a, 0, act == 'rational')
+        if -x.dim() <= dim < x.dim() and x.dim() >= 2 and x.shape[dim] == n: return bound[2](x, a, dim % x.dim(), act == 'rational')
     a = _parameter_vector(x, a, dim, who or act)
     d = dim % x.dim() if a.numel() > 1 else 0
     if act == 'swish': return SwishFunction.apply(x, a, d) if use_op(x) else swish_reference(x, _along(a, x, dim))

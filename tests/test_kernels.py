@@ -200,3 +200,17 @@ def test_eager_calls_take_the_cpp_operator(monkeypatch):
         for t1, t2 in zip((y, *torch.autograd.grad(y, (x, m.a), g)), (y2, *torch.autograd.grad(y2, (x, m.a), g))): assert torch.equal(t1, t2)
     monkeypatch.setitem(L._KERNELS, 'c', None)
     assert L.cpp_op() is None and Exponential(8)(x).grad_fn.name() == 'EagerActivationBackward'
+
+def test_the_fast_lane_keeps_every_guarantee():
+    "The module's straight call to the C++ operator: inference mode first then training, channels last, a non-contiguous or half input, a wrong shape."
+    torch.manual_seed(0)
+    m, x = Exponential(3, 0.2), torch.randn(2, 3, 4, 4)
+    with torch.inference_mode(): y0 = m(x)
+    xg = x.clone().requires_grad_(); y = m(xg); y.sum().backward()          # e^-a cached under inference mode is never saved
+    assert torch.equal(y.detach(), y0) and m.a.grad is not None
+    xl = x.to(memory_format=torch.channels_last).requires_grad_()
+    assert torch.equal(m(xl), y0) and torch.equal(m(x.transpose(2, 3)).transpose(2, 3), y0)
+    assert m(x.half()).dtype == torch.float16
+    last = Rational(4, 0.5, channel_dim=-1); z = torch.randn(2, 3, 4)
+    assert torch.equal(last(z), L.activation(z, last.a.detach().clone(), 'rational', -1))
+    with pytest.raises(ValueError, match='has 3 parameters .* has 4 there'): Exponential(3)(torch.randn(2, 4))

@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/dispatch/Dispatcher.h>
+#include <c10/core/InferenceMode.h>
 #include <torch/library.h>
 #include <torch/csrc/autograd/custom_function.h>
 #include <string>
@@ -41,7 +42,7 @@ static Shape shape_of(const Tensor& x, int64_t n, int64_t dim) {
 // per value of a (vectors of up to 64 values, 1,024 of them per thread): a layer whose `a` has not changed since its last call reuses it.
 static Tensor kernel_p(const Tensor& a, bool rational) {
   if (rational) return a;
-  if (a.numel() > 64) return a.neg().exp_();
+  if (a.numel() > 64 || c10::InferenceMode::is_enabled()) return a.neg().exp_();   // (an inference tensor: never saved)
   thread_local auto* seen = new std::unordered_map<std::string, Tensor>();   // never freed: no order of destruction at exit
   std::string key(static_cast<const char*>(a.const_data_ptr()), a.nbytes());
   key.push_back(static_cast<char>(a.scalar_type()));
