@@ -6,9 +6,8 @@ Docs: https://activations-repro.github.io/activations_repro/cli.html.md"""
 
 # %% ../nbs/15_cli.ipynb #b2ffc260
 from __future__ import annotations
-import sys, warnings
+import contextlib, io, sys, warnings
 from fastcore.script import call_parse
-import contextlib, io
 from .configs import check_config, grid_configs, FAMILY_DEFAULTS, GRIDS, BUDGETS
 
 # fastai imports torch.jit.script, which torch 2.14 flags as deprecated: noise for a user of these commands

@@ -15,10 +15,10 @@ from .kernels import c_kernels
 
 # %% auto #0
 __all__ = ['KERNELS', 'OUTPUTS', 'GaussianNW', 'check_anchors', 'nw_estimate', 'KernelOutput', 'draw_anchors', 'KAFNet',
-           'refresh_anchors', 'anchor_index', 'self_slots', 'forward', 'link_curve', 'knn_on_index', 'kaf_tron']
+           'link_curve', 'knn_on_index', 'kaf_tron']
 
 # %% ../nbs/03_kernel.ipynb #4475b803
-def _patch(f):
+def patch(f):
     "fastcore's `@patch`: add `f` to the class its first parameter is annotated with (annotations are strings here)."
     setattr(eval(next(iter(f.__annotations__.values())), f.__globals__), f.__name__, f)
     return f
@@ -209,7 +209,7 @@ class KAFNet(nn.Module):
         if output == 'kernel': self._keep_anchors(anchors_x, anchors_y, anchor_idx, n_out, h, kernel)
 
 # %% ../nbs/03_kernel.ipynb #b661e961
-@_patch
+@patch
 def _keep_anchors(self:KAFNet, anchors_x, anchors_y, anchor_idx, n_out, h, kernel):
     if anchors_x is None or anchors_y is None: raise ValueError('the kernel output needs anchors_x and anchors_y')
     check_anchors(torch.zeros_like(anchors_y, dtype=torch.float), anchors_y.float(), n_out)
@@ -222,12 +222,12 @@ def _keep_anchors(self:KAFNet, anchors_x, anchors_y, anchor_idx, n_out, h, kerne
     self._au = None
 
 # %% ../nbs/03_kernel.ipynb #fdf1b4a6
-@_patch
+@patch
 def refresh_anchors(self:KAFNet):
     "Recompute the anchors' indices through the current network (used once per epoch with refresh='epoch')."
     with torch.no_grad(): self._au = self.index(self.anchors_x)
 
-@_patch
+@patch
 def anchor_index(self:KAFNet) -> Tensor:
     "The anchors' indices: fresh (refresh='step') or the ones kept at the last refresh."
     if self.refresh == 'step': return self.index(self.anchors_x)
@@ -235,7 +235,7 @@ def anchor_index(self:KAFNet) -> Tensor:
     return self._au
 
 # %% ../nbs/03_kernel.ipynb #b4decd45
-@_patch
+@patch
 def self_slots(self:KAFNet, idx:Tensor|None) -> Tensor|None:
     "Anchor slot of each training row in `idx` (-1: not an anchor); None outside training."
     if idx is None or not self.training or not len(self.anchor_pos): return None
@@ -243,7 +243,7 @@ def self_slots(self:KAFNet, idx:Tensor|None) -> Tensor|None:
     return torch.where(inside, self.anchor_pos[idx.clamp(max=len(self.anchor_pos) - 1)], torch.full_like(idx, -1))
 
 # %% ../nbs/03_kernel.ipynb #5e63cae7
-@_patch
+@patch
 def forward(self:KAFNet, x:Tensor, idx:Tensor|None=None) -> Tensor:
     u = self.index(x)
     if self.output in ('softmax', 'identity'): return u          # softmax lives in the cross-entropy loss

@@ -10,7 +10,7 @@ import ctypes, hashlib, importlib.resources, math, os, platform, shlex, subproce
 from pathlib import Path
 from typing import Callable, NamedTuple
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from .files import cache_dir, file_lock, atomic_path, unsafe
 
 # %% auto #0
@@ -508,6 +508,13 @@ def cpp_op():
         _KERNELS['op'] = bound = (lib, op, getattr(op, '_op', op))
     return bound[1]
 
+def _op_call(x:Tensor, a:Tensor):
+    "The C++ operator's call where it serves `x` and the vector `a` as they are (CPU, one float dtype, contiguous, plain eager mode); else None."
+    if not plain_eager(): return None                       # (compiling: nothing here may load a library)
+    if (bound := _KERNELS.get('op')) is None or bound[0] is not _KERNELS.get('c'): cpp_op(); bound = _KERNELS['op']
+    if (bound[2] is not None and x.is_cpu and a.is_cpu and x.dtype is a.dtype and x.dtype in _SUFFIX and x.is_contiguous()
+            and a.is_contiguous() and a.dim() == 1): return bound[2]
+
 
 # %% ../nbs/02a_kernels.ipynb #8c7f6cf9
 class ReferenceActivation(torch.autograd.Function):
@@ -673,18 +680,15 @@ def _parameter_vector(x:Tensor, a, dim:int, who:str) -> Tensor:
 # %% ../nbs/02a_kernels.ipynb #d0259d93
 def activation(x:Tensor, a, act:str, dim:int=1, who:str|None=None) -> Tensor:
     "The activation `act` of `x` for the parameters `a` (one, or one per channel along `dim`): the kernels, or the reference path."
-    # a module's call on the CPU in plain eager mode, as most calls are: straight to the C++ operator, checked in one expression
-    if (act != 'swish' and type(x) is Tensor and type(a) is nn.Parameter and (bound := _KERNELS.get('op')) and bound[2] is not None
-            and bound[0] is _KERNELS.get('c') and x.is_cpu and a.is_cpu and x.dtype is a.dtype and x.dtype in _SUFFIX
-            and x.is_contiguous() and a.is_contiguous() and a.dim() == 1 and plain_eager()):
-        if (n := a.numel()) == 1: return bound[2](x, a, 0, act == 'rational')
-        if -x.dim() <= dim < x.dim() and x.dim() >= 2 and x.shape[dim] == n: return bound[2](x, a, dim % x.dim(), act == 'rational')
+    # a module's call, as most calls are: straight to the C++ operator where it serves, the shapes checked in one expression
+    if (act != 'swish' and type(x) is Tensor and isinstance(a, Tensor) and (call := _op_call(x, a)) is not None
+            and ((n := a.numel()) == 1 or (x.dim() >= 2 and -x.dim() <= dim < x.dim() and x.shape[dim] == n))):
+        return call(x, a, dim % x.dim() if n > 1 else 0, act == 'rational')
     a = _parameter_vector(x, a, dim, who or act)
     d = dim % x.dim() if a.numel() > 1 else 0
     if act == 'swish': return SwishFunction.apply(x, a, d) if use_op(x) else swish_reference(x, _along(a, x, dim))
     if not use_op(x): return ReferenceActivation.apply(x, _along(a, x, dim) if a.numel() > 1 else a, act)
     if torch.compiler.is_compiling(): return scaled_negative(x, a, act, d)
-    if (op := cpp_op()) is not None and x.is_cpu and x.is_contiguous() and a.dtype == x.dtype and a.is_contiguous():
-        return op(x, a, d, act == 'rational')               # eager on the CPU: the C++ operator
+    if (call := _op_call(x, a)) is not None: return call(x, a, d, act == 'rational')     # `a` given as a number or a list
     if torch.is_grad_enabled() and (x.requires_grad or a.requires_grad): return EagerActivation.apply(x, a, act, d)
     return _forward_kernels(x, a, act, d)                   # nothing to differentiate: the kernel alone

@@ -8,11 +8,12 @@ Docs: https://activations-repro.github.io/activations_repro/results.html.md"""
 from __future__ import annotations
 import json, os, platform, re, socket, time, datetime, warnings, contextlib
 from pathlib import Path
+from .files import write_json_atomic
 
 # %% auto #0
-__all__ = ['SCHEMA', 'RECORD_KEYS', 'CONFIG_COLUMNS', 'versions', 'device_name', 'make_record', 'machine', 'claim_run',
-           'check_record', 'read_results', 'finished_run', 'records', 'weights_path', 'runs_frame', 'epochs_frame',
-           'mean_a', 'finals', 'mean_sd', 'provenance', 'curves']
+__all__ = ['SCHEMA', 'RECORD_KEYS', 'CONFIG_COLUMNS', 'versions', 'device_name', 'make_record', 'machine', 'append_runs',
+           'claim_run', 'check_record', 'read_results', 'finished_run', 'records', 'weights_path', 'runs_frame',
+           'epochs_frame', 'mean_a', 'finals', 'mean_sd', 'provenance', 'curves']
 
 # %% ../nbs/12_results.ipynb #f0f2930f
 SCHEMA = 2
@@ -62,6 +63,16 @@ def machine() -> dict:
     simd = next((s for f, s in widest if f in flags), 'SSE' if flags else '?')
     arch, cores = platform.machine(), os.cpu_count()
     return dict(cpu=f'{model} ({arch}, {cores} cores, {simd})', cpu_model=model, arch=arch, cores=cores, simd=simd)
+
+# %% ../nbs/12_results.ipynb #86aed64b
+def append_runs(path,        # the benchmark's result file, e.g. results/bench/activations.json
+                runs:list,   # the new runs, each a dict with `machine()` in it
+                what:str) -> int: # the file's heading, written when the file is new
+    "Append `runs` to the benchmark result file `path` (written atomically); the number of runs it now holds."
+    f = Path(path)
+    old = json.loads(f.read_text()) if f.exists() else dict(what=what, runs=[])
+    write_json_atomic({**old, 'runs': old['runs'] + list(runs)}, f)
+    return len(old['runs']) + len(runs)
 
 # %% ../nbs/12_results.ipynb #fbc4ae49
 def _alive(pid:int) -> bool:

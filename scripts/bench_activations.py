@@ -20,13 +20,12 @@ speed figures are computed from that file. Not a test: run it by hand on a quiet
 
     MALLOC_MMAP_THRESHOLD_=1000000000 MALLOC_TRIM_THRESHOLD_=1000000000 python scripts/bench_activations.py [--shape 100x32x32x32,8192x10] [--modules 4x8,...]
 """
-import argparse, json, platform, random, statistics, tempfile, time, warnings
+import argparse, platform, random, statistics, tempfile, time, warnings
 from pathlib import Path
 import torch
 from torch import nn
 from activations_repro import learnable as L, kernels as K
-from activations_repro.results import machine
-from activations_repro.files import write_json_atomic
+from activations_repro.results import machine, append_runs
 
 def eager_path() -> str:
     "How eager calls reach the C kernels in this run: the C++ operator, or (ACTIVATIONS_REPRO_CPP=0, no C++ compiler) Python."
@@ -164,9 +163,6 @@ def main():
         report(run); print()
         runs.append(run)
     if args.out:
-        f = Path(args.out)
-        old = json.loads(f.read_text()) if f.exists() else dict(what=__doc__.splitlines()[0], runs=[])
-        write_json_atomic({**old, 'runs': old['runs'] + runs}, f)
-        print(f'appended to {f} ({len(old["runs"]) + len(runs)} runs)')
+        print(f'appended to {args.out} ({append_runs(args.out, runs, __doc__.splitlines()[0])} runs)')
 
 if __name__ == '__main__': main()

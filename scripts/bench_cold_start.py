@@ -12,8 +12,7 @@ machine, twice, and compare the runs:
 """
 import argparse, json, os, random, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
-from activations_repro.results import machine
-from activations_repro.files import write_json_atomic
+from activations_repro.results import machine, append_runs
 
 def one_run(act:str, net:str, out:Path) -> float:
     "ms per step that a fresh `ar-run` process records for one 30-step epoch of `act`."
@@ -46,9 +45,6 @@ def main():
     print(f"{'':14s}{'ms/step':>9s}{'÷ ReLU':>8s}   each round")
     for a in acts: print(f"{a:14s}{med[a]:9.1f}{med[a]/med['relu']:8.2f}   {' '.join(f'{t:.1f}' for t in times[a])}")
     if args.out:
-        f = Path(args.out)
-        old = json.loads(f.read_text()) if f.exists() else dict(what=__doc__.splitlines()[0], runs=[])
-        write_json_atomic({**old, 'runs': old['runs'] + [run]}, f)
-        print(f'appended to {f} ({len(old["runs"]) + 1} runs)')
+        print(f'appended to {args.out} ({append_runs(args.out, [run], __doc__.splitlines()[0])} runs)')
 
 if __name__ == '__main__': main()

@@ -8,15 +8,13 @@ model, to a committed result file (`--record`, default results/bench/kernel_outp
 README compute the "practical cost" claim. Run it by hand on a quiet machine, twice:
     MALLOC_MMAP_THRESHOLD_=1000000000 MALLOC_TRIM_THRESHOLD_=1000000000 python scripts/bench_kernel_output.py [--steps 30] [--rounds 3]
 """
-import argparse, json, os, random, statistics, time, warnings
-from pathlib import Path
+import argparse, os, random, statistics, time, warnings
 import torch
 from fastai.callback.core import Callback, CancelEpochException
 from fastai.callback.progress import ProgressCallback
 from activations_repro import kernel
 from activations_repro.configs import GRIDS
-from activations_repro.files import write_json_atomic
-from activations_repro.results import machine
+from activations_repro.results import machine, append_runs
 
 class StopAfter(Callback):
     "End the epoch (training and validation) after `n` training steps."
@@ -75,9 +73,6 @@ def main():
         run = dict(machine(), date=time.strftime('%Y-%m-%d %H:%M'), torch=torch.__version__, threads=args.threads, steps=args.steps,
                    rounds=args.rounds, ms_per_step={key(s): statistics.median(times[s]) for s in settings},
                    samples={key(s): times[s] for s in settings})
-        f = Path(args.record)
-        old = json.loads(f.read_text()) if f.exists() else dict(what=__doc__.splitlines()[0], runs=[])
-        write_json_atomic({**old, 'runs': old['runs'] + [run]}, f)
-        print(f'appended to {f} ({len(old["runs"]) + 1} runs)')
+        print(f'appended to {args.record} ({append_runs(args.record, [run], __doc__.splitlines()[0])} runs)')
 
 if __name__ == '__main__': main()

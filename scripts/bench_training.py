@@ -14,8 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 from fastai.callback.progress import ProgressCallback
-from activations_repro.results import machine
-from activations_repro.files import write_json_atomic
+from activations_repro.results import machine, append_runs
 
 def learner(model, act, images, net='base'):
     from activations_repro.train import make_learner
@@ -84,8 +83,7 @@ def main():
     if args.record:
         run = dict(machine(), date=time.strftime('%Y-%m-%d %H:%M'), torch=torch.__version__, model=args.model, net=args.net, threads=args.threads,
                    images=args.images, rounds=args.rounds, ms_per_step={a: statistics.median(steps[a]) for a in ACTS}, samples=steps)
-        f = Path(args.record); old = json.loads(f.read_text()) if f.exists() else dict(what=__doc__.splitlines()[0], runs=[])
-        write_json_atomic({**old, 'runs': old['runs'] + [run]}, f); print(f'appended to {f} ({len(old["runs"]) + 1} runs)')
+        print(f'appended to {args.record} ({append_runs(args.record, [run], __doc__.splitlines()[0])} runs)')
     if not paper_b: return
     print(f'\nOne epoch of paper_b/relu ({args.images} training images, {len(learns["relu"].dls.valid.y)} test images): fastai / plain PyTorch loop')
     for i, clock in enumerate(('wall clock', 'CPU time')):
