@@ -201,6 +201,19 @@ def test_eager_calls_take_the_cpp_operator(monkeypatch):
     monkeypatch.setitem(L._KERNELS, 'c', None)
     assert L.cpp_op() is None and Exponential(8)(x).grad_fn.name() == 'EagerActivationBackward'
 
+def test_the_operators_backward_reads_a_gradient_in_any_layout():
+    "The gradient the C++ backward receives: one value broadcast (as `.sum()` hands it; small, and past the threading size), transposed, or dense: the bits of the dense one."
+    torch.manual_seed(0)
+    for dtype in (torch.float32, torch.float64):
+        for shape, g in (((4, 8), torch.tensor(0.7, dtype=dtype).expand(4, 8)), ((2, 8, 96, 96), torch.tensor(-1.3, dtype=dtype).expand(2, 8, 96, 96)),
+                         ((4, 8), torch.randn(8, 4, dtype=dtype).t()), ((4, 8), torch.randn(4, 8, dtype=dtype))):
+            for cls in (Exponential, Rational):
+                m, x = cls(8, 0.3, dtype=dtype), torch.randn(*shape, dtype=dtype, requires_grad=True)
+                y = m(x); assert y.grad_fn.name() == 'torch::autograd::CppNode<Activation>'
+                got = torch.autograd.grad(y, (x, m.a), g)
+                want = torch.autograd.grad(L.EagerActivation.apply(x, m.a, m.act, 1), (x, m.a), g.contiguous())
+                assert all(torch.equal(t1, t2) for t1, t2 in zip(got, want)), (dtype, shape, g.stride())
+
 def test_the_fast_lane_keeps_every_guarantee():
     "The module's straight call to the C++ operator: inference mode first then training, channels last, a non-contiguous or half input, a wrong shape."
     torch.manual_seed(0)

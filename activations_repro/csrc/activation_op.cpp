@@ -8,6 +8,7 @@
 #include <c10/core/InferenceMode.h>
 #include <torch/library.h>
 #include <torch/csrc/autograd/custom_function.h>
+#include <algorithm>
 #include <string>
 #include <unordered_map>
 
@@ -65,6 +66,18 @@ static Tensor forward_kernel(const Tensor& x, const Tensor& p, const Tensor& a, 
   return y;
 }
 
+// the incoming gradient in x's order. `.sum().backward()` hands one value broadcast to x's shape: on a small tensor it is
+// written out here, as `contiguous()` would but without its TensorIterator's cost (as large as the kernels' own work there)
+static Tensor dense(const Tensor& g) {
+  const auto st = g.strides();
+  if (g.is_contiguous() || g.numel() >= (1 << 17) || !std::all_of(st.begin(), st.end(), [](int64_t s) { return s == 0; }))
+    return g.contiguous();
+  Tensor d = at::empty(g.sizes(), g.options());
+  if (g.scalar_type() == at::kFloat) std::fill_n(d.mutable_data_ptr<float>(), d.numel(), *g.const_data_ptr<float>());
+  else std::fill_n(d.mutable_data_ptr<double>(), d.numel(), *g.const_data_ptr<double>());
+  return d;
+}
+
 static std::tuple<Tensor, Tensor> backward_kernel(const Tensor& g, const Tensor& x, const Tensor& p, const Tensor& a,
                                                   bool rational, int64_t dim) {
   Shape s = shape_of(x, a.numel(), dim);
@@ -91,7 +104,7 @@ struct Activation : public torch::autograd::Function<Activation> {
     auto saved = ctx->get_saved_variables();
     int64_t dim = ctx->saved_data["dim"].toInt();
     bool rational = ctx->saved_data["rational"].toBool();
-    Tensor g = grads[0].contiguous();                 // read in the same order as x
+    Tensor g = dense(grads[0]);                       // read in the same order as x
     if (at::GradMode::is_enabled()) {                 // create_graph: the Python op's derivative, itself differentiable
       static auto op = c10::Dispatcher::singleton()
         .findSchemaOrThrow("activations_repro::scaled_negative_backward", "")
