@@ -544,18 +544,20 @@ def practitioner_summary(table, tests, alpha:float=0.05) -> list:
     out = [f"The highest mean test accuracy is {acc.idxmax()}'s ({table.loc[acc.idxmax(), 'test acc %']} %), "
            f"the lowest {acc.idxmin()}'s ({table.loc[acc.idxmin(), 'test acc %']} %), over {seeds} seed{'s' if seeds != '1' else ''}."]
     won = tests[tests.verdict != VERDICTS['open'].format(alpha)]
-    scale = lambda r: 100 if r.metric.endswith('acc') else 1
     if len(won):
-        out.append(f'Of the {len(tests)} paired comparisons, {len(won)} are resolved at {alpha:.0%} after Holm: ' + '; '.join(
-            f'{r.verdict.split()[0]} on {LABELS[r.metric]} ({r.x} − {r.y} {r.diff*scale(r):+.3g})' for r in won.itertuples()) + '.')
+        def said(r):                                                 # the better one first: its difference from the other
+            first = r.verdict.split()[0]; other, d = (r.y, r.diff) if first == r.x else (r.x, -r.diff)
+            return f'{first} better than {other} ({first} − {other} {_pct(r.metric, d)})'
+        out.append(f"Of the {len(tests)} paired comparisons, {len(won)} {'is' if len(won) == 1 else 'are'} resolved at {alpha:.0%} "
+                   'after Holm: ' + '; '.join(f'on {LABELS[m]}, ' + ', '.join(map(said, g.itertuples()))
+                                              for m, g in won.groupby('metric', sort=False)) + '.')
     else:
         acc_t = tests[tests.metric == 'valid_acc']
         out.append(f'None of the {len(tests)} paired comparisons is resolved at {alpha:.0%} after Holm'
                    + (f': the accuracy differences lie between {100*acc_t.lo.min():+.2f} and {100*acc_t.hi.max():+.2f} points '
                       f'(95% intervals)' if len(acc_t) and acc_t.lo.notna().any() else '') + '.')
-    cost = {a: c for a, c in table['training step ÷ ReLU'].items() if c}
-    if cost:
-        out.append('A training step costs ' + ', '.join(f'{c}× ReLU\'s with {a}' for a, c in cost.items() if a != 'relu') + '.')
+    cost = {a: c for a, c in table['training step ÷ ReLU'].items() if c and a != 'relu'}
+    if cost: out.append("A training step costs, in ReLU's: " + ', '.join(f'{a} {c}×' for a, c in cost.items()) + '.')
     return out
 
 # %% ../nbs/12b_reports.ipynb #fb9d42bb
