@@ -27,7 +27,8 @@ static void set_kernels(std::vector<int64_t> p) {
   fwd32 = (Fwd<float>)p[0]; fwd64 = (Fwd<double>)p[1]; bwd32 = (Bwd<float>)p[2]; bwd64 = (Bwd<double>)p[3];
 }
 
-static int threads(int64_t n) { return n >= (1 << 17) ? at::get_num_threads() : 1; }    // as kernels._threads
+static constexpr int64_t PARALLEL_SIZE = 1 << 17;          // from this many elements a call uses the threads
+static int threads(int64_t n) { return n >= PARALLEL_SIZE ? at::get_num_threads() : 1; }    // as kernels._threads
 
 struct Shape { int64_t outer, C, inner; };
 // how the kernels read a contiguous x for n parameters along dim (as kernels.layout)
@@ -70,7 +71,7 @@ static Tensor forward_kernel(const Tensor& x, const Tensor& p, const Tensor& a, 
 // written out here, as `contiguous()` would but without its TensorIterator's cost (as large as the kernels' own work there)
 static Tensor dense(const Tensor& g) {
   const auto st = g.strides();
-  if (g.is_contiguous() || g.numel() >= (1 << 17) || !std::all_of(st.begin(), st.end(), [](int64_t s) { return s == 0; }))
+  if (g.is_contiguous() || g.numel() >= PARALLEL_SIZE || !std::all_of(st.begin(), st.end(), [](int64_t s) { return s == 0; }))
     return g.contiguous();
   Tensor d = at::empty(g.sizes(), g.options());
   if (g.scalar_type() == at::kFloat) std::fill_n(d.mutable_data_ptr<float>(), d.numel(), *g.const_data_ptr<float>());
