@@ -134,9 +134,10 @@ def families(t) -> str:
             + f'; intervals: 95% simultaneous (Bonferroni over {t.family.max() if len(t) else 0})')
 
 # %% ../nbs/12b_reports.ipynb #9e921ad1
-def left_out(records:list, grid:str, budget:str) -> list:
+def left_out(records:list, grid:str, budget:str,
+             also:tuple=()) -> list:  # grids of the same network whose runs at `budget` the chapter reads elsewhere
     "Names of `records` of `grid`'s network and dataset that are not its runs at `budget` (another budget or variant)."
-    g, keep = GRIDS[grid], {run_name(c) for c in grid_configs(grid, budget)}
+    g, keep = GRIDS[grid], {run_name(c) for gr in (grid, *also) for c in grid_configs(gr, budget)}
     same = lambda c: c.get('model') == g.get('model') and c.get('dataset') == g.get('dataset')
     return sorted(r['name'] for r in records if same(r['config']) and r['name'] not in keep)
 
