@@ -553,10 +553,16 @@ def practitioner_summary(table, tests, alpha:float=0.05) -> list:
                    'after Holm: ' + '; '.join(f'on {LABELS[m]}, ' + ', '.join(map(said, g.itertuples()))
                                               for m, g in won.groupby('metric', sort=False)) + '.')
     else:
-        acc_t = tests[tests.metric == 'valid_acc']
-        out.append(f'None of the {len(tests)} paired comparisons is resolved at {alpha:.0%} after Holm'
-                   + (f': the accuracy differences lie between {100*acc_t.lo.min():+.2f} and {100*acc_t.hi.max():+.2f} points '
-                      f'(95% intervals)' if len(acc_t) and acc_t.lo.notna().any() else '') + '.')
+        out.append(f'None of the {len(tests)} paired comparisons is resolved at {alpha:.0%} after Holm.')
+        acc_t = tests[(tests.metric == 'valid_acc') & (tests.n > 1)]
+        if len(acc_t):                                                 # the largest difference, so "not resolved" is not read as "equal"
+            r = acc_t.loc[acc_t['diff'].abs().idxmax()]
+            ahead = r.y if r['diff'] < 0 else r.x
+            same = sum((v < 0) == (r['diff'] < 0) for v in r.d)
+            out[-1] += (f' The largest accuracy difference is {r.x} − {r.y}, {_pct(r.metric, r["diff"])} ({ahead} ahead on {same} of '
+                        f'{r.n} seeds; 95% simultaneous interval {_pct(r.metric, r.lo_sim)} to {_pct(r.metric, r.hi_sim)}): with {r.n} '
+                        f'seeds and {len(tests)} comparisons, a gap of that size is not told apart from the spread between seeds, '
+                        'which does not make the two equal.')
     cost = {a: c for a, c in table['training step ÷ ReLU'].items() if c and a != 'relu'}
     if cost: out.append("A training step costs, in ReLU's: " + ', '.join(f'{a} {c}×' for a, c in cost.items()) + '.')
     return out
