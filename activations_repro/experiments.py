@@ -126,11 +126,13 @@ def run_grid_ray(todo:list, out, device=None, address:str|None=None, cpus_per_tr
     if have.get('CPU', 0) < cpus_per_trial or have.get('GPU', 0) < gpus:
         raise ValueError(f'the Ray cluster has {have.get("CPU", 0):g} CPUs and {have.get("GPU", 0):g} GPUs; each trial asks for '
                          f'{cpus_per_trial} CPU(s) and {gpus:g} GPU(s): add nodes, or lower --cpus-per-trial / use --device cpu')
-    tuner = tune.Tuner(tune.with_resources(_ray_trial, {'cpu': cpus_per_trial, 'gpu': gpus}),
-                       param_space=dict(cfg=tune.grid_search(todo), out=str(out), device=device, cpus=cpus_per_trial),
-                       run_config=tune.RunConfig(storage_path=tempfile.mkdtemp(prefix='ar-ray-'), verbose=0,
-                                                 failure_config=tune.FailureConfig(max_failures=max_failures)))
-    if failed := [r for r in tuner.fit() if r.error]:
+    with tempfile.TemporaryDirectory(prefix='ar-ray-', ignore_cleanup_errors=True) as store:   # Ray's own records: the results are in `out`
+        tuner = tune.Tuner(tune.with_resources(_ray_trial, {'cpu': cpus_per_trial, 'gpu': gpus}),
+                           param_space=dict(cfg=tune.grid_search(todo), out=str(out), device=device, cpus=cpus_per_trial),
+                           run_config=tune.RunConfig(storage_path=store, verbose=0,
+                                                     failure_config=tune.FailureConfig(max_failures=max_failures)))
+        failed = [r for r in tuner.fit() if r.error]
+    if failed:
         raise RuntimeError(f'{len(failed)} run(s) failed {max_failures + 1} times on Ray: {", ".join(run_name(r.config["cfg"]) for r in failed)}. '
                            f'Their finished epochs are kept in {out}/checkpoints; fix the cause (see the first error: '
                            f'{type(failed[0].error).__name__}) and run the grid again')

@@ -6,7 +6,7 @@ Docs: https://activations-repro.github.io/activations_repro/kernels.html.md"""
 
 # %% ../nbs/02a_kernels.ipynb #e7bcc494
 from __future__ import annotations
-import ctypes, hashlib, importlib.resources, math, os, platform, shlex, subprocess, tempfile, warnings
+import atexit, ctypes, hashlib, importlib.resources, math, os, platform, shlex, shutil, subprocess, tempfile, warnings
 from pathlib import Path
 from typing import Callable, NamedTuple
 import torch
@@ -171,10 +171,11 @@ def load_kernels(path:Path):
 
 # %% ../nbs/02a_kernels.ipynb #a1b20091
 def _private(so:Path) -> Path:
-    "`so`, or the same name in a new private folder (with a warning) where someone else could have written `so` or its folder."
+    "`so`, or the same name in a new private folder (with a warning; removed when the process exits) where someone else could have written `so` or its folder."
     why = unsafe(so.parent) or (unsafe(so) if so.exists() else None)
     if why is None: return so
     alt = Path(tempfile.mkdtemp(prefix='activations_repro-kernels-'))/so.name
+    atexit.register(shutil.rmtree, alt.parent, ignore_errors=True)         # a loaded library stays mapped once its file is gone
     warnings.warn(f'activations_repro: not loading the C kernels from {so}: {why}; building them in {alt.parent} instead')
     return alt
 

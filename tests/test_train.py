@@ -1,5 +1,5 @@
 "Training, result files, resuming, budgets, grids and the CLI, on a small fake CIFAR."
-import json, subprocess, sys
+import json, subprocess, sys, tempfile
 from pathlib import Path
 import pytest, torch
 from activations_repro.train import train_run, make_learner, num_threads
@@ -146,8 +146,11 @@ def test_ray_engine_same_files_and_retries(fake_cifar, monkeypatch):
     import ray
     run_grid('paper_b_cifar10', 'tiny', fake_cifar/'local', progress=False)
     (fake_cifar/'kill').mkdir(); monkeypatch.setenv('AR_RAY_KILL_ONCE', str(fake_cifar/'kill'))
+    ray_stores = lambda: set(Path(tempfile.gettempdir()).glob('ar-ray-*'))
     try:
+        before = ray_stores()
         recs = run_grid('paper_b_cifar10', 'tiny', fake_cifar/'ray', engine='ray')
+        assert ray_stores() <= before                                    # Ray's own records of the trials are not left behind
         assert len(list((fake_cifar/'kill').iterdir())) == 5                 # every trial's first worker was killed
         local = {r['name']: r for r in read_results(fake_cifar/'local')}
         assert {r['name'] for r in recs} == set(local)
