@@ -544,7 +544,8 @@ def practitioner_summary(table, tests, alpha:float=0.05) -> list:
     seeds = f'{table.seeds.min()}' if table.seeds.min() == table.seeds.max() else f'{table.seeds.min()}–{table.seeds.max()}'
     out = [f"The highest mean test accuracy is {acc.idxmax()}'s ({table.loc[acc.idxmax(), 'test acc %']} %), "
            f"the lowest {acc.idxmin()}'s ({table.loc[acc.idxmin(), 'test acc %']} %), over {seeds} seed{'s' if seeds != '1' else ''}."]
-    won = tests[tests.verdict != VERDICTS['open'].format(alpha)]
+    is_open = tests.verdict == VERDICTS['open'].format(alpha)
+    won, left = tests[~is_open], tests[is_open]
     if len(won):
         def said(r):                                                 # the better one first: its difference from the other
             first = r.verdict.split()[0]; other, d = (r.y, r.diff) if first == r.x else (r.x, -r.diff)
@@ -552,14 +553,15 @@ def practitioner_summary(table, tests, alpha:float=0.05) -> list:
         out.append(f"Of the {len(tests)} paired comparisons, {len(won)} {'is' if len(won) == 1 else 'are'} resolved at {alpha:.0%} "
                    'after Holm: ' + '; '.join(f'on {LABELS[m]}, ' + ', '.join(map(said, g.itertuples()))
                                               for m, g in won.groupby('metric', sort=False)) + '.')
-    else:
-        out.append(f'None of the {len(tests)} paired comparisons is resolved at {alpha:.0%} after Holm.')
-        acc_t = tests[(tests.metric == 'valid_acc') & (tests.n > 1)]
+    if len(left):
+        out.append(f'None of the {len(tests)} paired comparisons is resolved at {alpha:.0%} after Holm.' if not len(won) else
+                   f"The other {len(left)} {'is' if len(left) == 1 else 'are'} not.")
+        acc_t = left[(left.metric == 'valid_acc') & (left.n > 1)]
         if len(acc_t):                                                 # the largest difference, so "not resolved" is not read as "equal"
             r = acc_t.loc[acc_t['diff'].abs().idxmax()]
             ahead = r.y if r['diff'] < 0 else r.x
             same = sum((v < 0) == (r['diff'] < 0) for v in r.d)
-            out[-1] += (f' The largest accuracy difference is {r.x} − {r.y}, {_pct(r.metric, r["diff"])} ({ahead} ahead on {same} of '
+            out[-1] += (f' {"Among them, the" if len(won) else "The"} largest accuracy difference is {r.x} − {r.y}, {_pct(r.metric, r["diff"])} ({ahead} ahead on {same} of '
                         f'{r.n} seeds; 95% simultaneous interval {_pct(r.metric, r.lo_sim)} to {_pct(r.metric, r.hi_sim)}): with {r.n} '
                         f'seeds and {len(tests)} comparisons, a gap of that size is not told apart from the spread between seeds, '
                         'which does not make the two equal.')
